@@ -1,0 +1,234 @@
+// Command coopnet runs a coopnet node and manages it: its co-op actors,
+// follows and deliveries. Run "coopnet help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/coopnet/coopnet/config"
+	"github.com/coopnet/coopnet/node"
+	"github.com/coopnet/coopnet/tender"
+)
+
+// command is one CLI command. run gets the arguments after the command's
+// name (and after the sub-command's, for groups).
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv is what commands need from the outside world, injected so tests
+// run commands in-process with their own output buffers and environment.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	environ        []string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()}
+	code := run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the node: HTTP listener, inbox and delivery workers", cmdServe},
+		{"actor", "create, list, update and delete the co-ops hosted here", cmdActor},
+		{"follow", "follow a remote actor: coopnet follow LOCAL @user@host", cmdFollow},
+		{"unfollow", "stop following a remote actor", cmdUnfollow},
+		{"followers", "list who follows a local actor", cmdFollowers},
+		{"following", "list whom a local actor follows", cmdFollowing},
+		{"follow-requests", "list follow requests waiting for approval", cmdFollowRequests},
+		{"approve", "approve a follow request: coopnet approve LOCAL REMOTE", cmdApprove},
+		{"reject", "reject a follow request: coopnet reject LOCAL REMOTE", cmdReject},
+		{"deliveries", "show pending, failed and recent deliveries", cmdDeliveries},
+		{"version", "print the version", cmdVersion},
+		{"help", "show this help", nil},
+	}
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		if len(args) > 1 {
+			return run(ctx, env, []string{args[1], "--help"})
+		}
+		usage(env.stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] || c.run == nil {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		if err == nil {
+			return 0
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(env.stderr, "coopnet %s: %s\n", c.name, ue.msg)
+			return 2
+		}
+		fmt.Fprintf(env.stderr, "coopnet %s: %s\n", c.name, cliMessage(err))
+		return 1
+	}
+	fmt.Fprintf(env.stderr, "coopnet: unknown command %q (try coopnet help)\n", args[0])
+	return 2
+}
+
+// cliMessage turns an error into the line shown to an operator: a domain
+// error names the flag at fault; others show their chain.
+func cliMessage(err error) string {
+	var te *tender.Error
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return "--" + te.Field + ": " + te.Message
+		}
+		if te.Code == tender.EInternal {
+			return err.Error()
+		}
+		return te.Message
+	}
+	return err.Error()
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `coopnet: a federated tendering network for co-operatives (ActivityPub).
+
+Usage: coopnet COMMAND [flags] [arguments]
+
+Commands:
+`)
+	cs := commands()
+	sort.SliceStable(cs, func(i, j int) bool { return false })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every command takes -config FILE (default ./config.toml); COOPNET_<SECTION>_<KEY>
+environment variables override the file. Run "coopnet COMMAND --help" for a
+command's flags. Flags may come before or after arguments.
+`)
+}
+
+// usageError is a mistake in the command line itself (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+// Set appends one value; a comma-separated value adds several.
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// flagSet makes a FlagSet for a command, with -config on every command.
+func flagSet(env *cliEnv, name, synopsis string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("coopnet "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	cfg := fs.String("config", "config.toml", "configuration `file`")
+	fs.Usage = func() {
+		fmt.Fprintf(env.stdout, "Usage: coopnet %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(env.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(env.stderr)
+	}
+	return fs, cfg
+}
+
+// parse parses flags and positional arguments in any order and checks the
+// number of positional arguments (max < 0: no limit).
+func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < minArgs {
+		return nil, usagef("missing argument (see --help)")
+	}
+	if maxArgs >= 0 && len(pos) > maxArgs {
+		return nil, usagef("unexpected argument %q (see --help)", pos[maxArgs])
+	}
+	return pos, nil
+}
+
+// loadConfig reads the config and reports environment warnings on stderr.
+func loadConfig(env *cliEnv, path string) (*config.Config, error) {
+	cfg, warnings, err := config.Load(path, env.environ)
+	for _, w := range warnings {
+		fmt.Fprintf(env.stderr, "warning: %s\n", w)
+	}
+	return cfg, err
+}
+
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openNode loads the config and opens the node without serving: what
+// every management command does.
+func openNode(ctx context.Context, env *cliEnv, cfgPath string) (*node.Node, error) {
+	cfg, err := loadConfig(env, cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(env.stderr, cfg)
+	if cfg.Log.Level == "info" {
+		// Management commands print results, not chatter.
+		log = slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return node.New(ctx, cfg, node.Options{Log: log})
+}
+
+func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
+	fs, _ := flagSet(env, "version", "version")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "coopnet %s\n", node.Version)
+	return nil
+}

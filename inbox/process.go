@@ -1,0 +1,285 @@
+package inbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/coopnet/coopnet/actors"
+	"github.com/coopnet/coopnet/federation"
+	"github.com/coopnet/coopnet/storage"
+	"github.com/coopnet/coopnet/tender"
+)
+
+// Run applies stored activities in arrival order until ctx is cancelled.
+// Activities left unprocessed by a crash are picked up on the next start.
+func (in *Inbox) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for ctx.Err() == nil {
+			n, err := in.ProcessPending(ctx, 256)
+			if err != nil {
+				if ctx.Err() == nil {
+					in.Log.Error("inbox worker", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.DB.InboxStored():
+		case <-tick.C:
+		}
+	}
+}
+
+// ProcessPending applies up to limit stored activities and says how many.
+func (in *Inbox) ProcessPending(ctx context.Context, limit int) (int, error) {
+	items, err := in.DB.PendingInbox(ctx, limit)
+	if err != nil {
+		return 0, err
+	}
+	for _, it := range items {
+		msg := ""
+		if err := in.apply(ctx, it); err != nil {
+			if tender.ErrorCode(err) == tender.EUnavailable || ctx.Err() != nil {
+				// Not the activity's fault: leave it for the next pass.
+				return 0, err
+			}
+			msg = err.Error()
+			in.Log.Info("activity not applied", "id", it.Activity, "type", it.Type, "err", err)
+		}
+		if err := in.DB.InboxDone(ctx, it.Seq, msg); err != nil {
+			return 0, err
+		}
+	}
+	return len(items), nil
+}
+
+func (in *Inbox) apply(ctx context.Context, it *storage.InboxItem) error {
+	var raw map[string]any
+	if err := json.Unmarshal(it.Body, &raw); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	act := &Incoming{Item: it, Raw: raw}
+	if it.Recipient != "" {
+		a, err := in.Actors.Get(ctx, it.Recipient)
+		if err != nil {
+			return err
+		}
+		act.Recipient = a
+	}
+	if h, ok := in.Handlers[it.Type]; ok {
+		return h(ctx, act)
+	}
+	switch it.Type {
+	case "Follow":
+		return in.follow(ctx, act)
+	case "Undo":
+		return in.undo(ctx, act)
+	case "Accept", "Reject":
+		return in.acceptReject(ctx, act)
+	case "Update":
+		return in.update(ctx, act)
+	case "Delete":
+		return in.deleteActivity(ctx, act)
+	}
+	return nil
+}
+
+// Str reads a string property, or the id of an object property.
+func Str(m map[string]any, key string) string {
+	switch v := m[key].(type) {
+	case string:
+		return v
+	case map[string]any:
+		s, _ := v["id"].(string)
+		return s
+	case []any:
+		if len(v) > 0 {
+			return Str(map[string]any{key: v[0]}, key)
+		}
+	}
+	return ""
+}
+
+// Obj returns an embedded object property, or nil when it is an IRI.
+func Obj(m map[string]any, key string) map[string]any {
+	o, _ := m[key].(map[string]any)
+	return o
+}
+
+// localTarget returns the local actor an IRI names, or nil.
+func (in *Inbox) localTarget(ctx context.Context, iri string) (*storage.LocalActor, error) {
+	user := in.Actors.UsernameFromURL(iri)
+	if user == "" || user == actors.InstanceUsername {
+		return nil, tender.Errorf(tender.ENotFound, "%s is not a local actor", iri)
+	}
+	return in.Actors.Get(ctx, user)
+}
+
+// follow stores a follower and answers Accept in the same transaction, or
+// holds the request for approval. A second Follow from the same actor
+// (Mastodon re-sends one when it thinks it is not following) is answered
+// again without a second follower row.
+func (in *Inbox) follow(ctx context.Context, act *Incoming) error {
+	target, err := in.localTarget(ctx, Str(act.Raw, "object"))
+	if err != nil {
+		return err
+	}
+	remote, err := in.Actors.Remote(ctx, act.Item.Actor, false)
+	if err != nil {
+		return err
+	}
+	f := &storage.Follow{ActorID: target.ID, Remote: remote.IRI, Direction: storage.DirFollower, State: storage.StateAccepted, ActivityID: act.Item.Activity, Created: in.Now().UTC()}
+	if target.ManualApproval {
+		f.State = storage.StatePending
+		if existing, err := in.DB.GetFollow(ctx, target.ID, remote.IRI, storage.DirFollower); err == nil && existing.State == storage.StateAccepted {
+			f.State = storage.StateAccepted
+		}
+	}
+	var out []*storage.Outgoing
+	if f.State == storage.StateAccepted {
+		o, err := in.Outbox.FollowResponse(ctx, target, remote, "Accept", act.Item.Activity)
+		if err != nil {
+			return err
+		}
+		out = append(out, o)
+	}
+	_, err = in.DB.PutFollow(ctx, f, out...)
+	return err
+}
+
+// undo handles Undo{Follow}; the Follow may be embedded or named by id,
+// and must be the Undo's actor's own.
+func (in *Inbox) undo(ctx context.Context, act *Incoming) error {
+	inner := Obj(act.Raw, "object")
+	if inner != nil {
+		if Str(inner, "actor") != act.Item.Actor {
+			return tender.Errorf(tender.EForbidden, "undo of another actor's activity")
+		}
+		switch Str(inner, "type") {
+		case "Follow":
+			target, err := in.localTarget(ctx, Str(inner, "object"))
+			if err != nil {
+				return err
+			}
+			_, err = in.DB.DeleteFollow(ctx, target.ID, act.Item.Actor, storage.DirFollower)
+			return err
+		}
+		if h, ok := in.Handlers["Undo"]; ok {
+			return h(ctx, act)
+		}
+		return nil
+	}
+	// By id: only a Follow we stored from this very actor can match.
+	id := Str(act.Raw, "object")
+	prev, err := in.DB.InboxActivity(ctx, id)
+	if err != nil || prev.Actor != act.Item.Actor || prev.Type != "Follow" {
+		return tender.Errorf(tender.ENotFound, "nothing to undo")
+	}
+	var m map[string]any
+	if err := json.Unmarshal(prev.Body, &m); err != nil {
+		return err
+	}
+	target, err := in.localTarget(ctx, Str(m, "object"))
+	if err != nil {
+		return err
+	}
+	_, err = in.DB.DeleteFollow(ctx, target.ID, act.Item.Actor, storage.DirFollower)
+	return err
+}
+
+// acceptReject answers our outgoing Follow: only the followed actor may.
+func (in *Inbox) acceptReject(ctx context.Context, act *Incoming) error {
+	inner := Obj(act.Raw, "object")
+	followID := Str(act.Raw, "object")
+	var local *storage.LocalActor
+	if inner != nil && Str(inner, "type") != "" && Str(inner, "type") != "Follow" {
+		if h, ok := in.Handlers[act.Item.Type+":"+Str(inner, "type")]; ok {
+			return h(ctx, act)
+		}
+	}
+	if inner != nil && Str(inner, "actor") != "" {
+		l, err := in.localTarget(ctx, Str(inner, "actor"))
+		if err != nil {
+			return err
+		}
+		if obj := Str(inner, "object"); obj != "" && obj != act.Item.Actor {
+			return tender.Errorf(tender.EForbidden, "%s answers a follow of %s", act.Item.Actor, obj)
+		}
+		local = l
+	} else if followID != "" {
+		// Our Follow ids live under the actor: find it from the prefix.
+		a, err := in.Outbox.ActivityOwner(ctx, followID)
+		if err != nil {
+			if h, ok := in.Handlers[act.Item.Type+":"]; ok {
+				return h(ctx, act)
+			}
+			return err
+		}
+		local = a
+	}
+	if local == nil {
+		return tender.Errorf(tender.EInvalid, "no follow named")
+	}
+	f, err := in.DB.GetFollow(ctx, local.ID, act.Item.Actor, storage.DirFollowing)
+	if err != nil {
+		// Not a follow of ours: maybe it answers something else (a bid).
+		if h, ok := in.Handlers[act.Item.Type+":"]; ok {
+			return h(ctx, act)
+		}
+		return err
+	}
+	if followID != "" && f.ActivityID != "" && followID != f.ActivityID {
+		return tender.Errorf(tender.EConflict, "answer to an older follow")
+	}
+	if act.Item.Type == "Accept" {
+		_, err = in.DB.SetFollowState(ctx, local.ID, act.Item.Actor, storage.DirFollowing, storage.StateAccepted)
+		return err
+	}
+	_, err = in.DB.DeleteFollow(ctx, local.ID, act.Item.Actor, storage.DirFollowing)
+	return err
+}
+
+// update refreshes a remote actor from its origin when it says it changed;
+// other Updates go to registered handlers.
+func (in *Inbox) update(ctx context.Context, act *Incoming) error {
+	objID := Str(act.Raw, "object")
+	if objID == act.Item.Actor {
+		_, err := in.Actors.Remote(ctx, act.Item.Actor, true)
+		return err
+	}
+	if in.Actors.IsLocal(objID) {
+		return tender.Errorf(tender.EForbidden, "update of a local object")
+	}
+	if h, ok := in.Handlers["Update:object"]; ok {
+		return h(ctx, act)
+	}
+	return nil
+}
+
+// deleteActivity: an actor deleting itself loses its follows; objects go
+// to registered handlers. A Delete never touches anything local.
+func (in *Inbox) deleteActivity(ctx context.Context, act *Incoming) error {
+	objID := Str(act.Raw, "object")
+	if in.Actors.IsLocal(objID) {
+		return tender.Errorf(tender.EForbidden, "delete of a local object")
+	}
+	if objID == act.Item.Actor {
+		return in.DB.DeleteRemoteActor(ctx, act.Item.Actor)
+	}
+	if !federation.SameOrigin(objID, act.Item.Actor) {
+		return tender.Errorf(tender.EForbidden, "delete of another host's object")
+	}
+	if h, ok := in.Handlers["Delete:object"]; ok {
+		return h(ctx, act)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/coopnet/coopnet/federation"
+	"github.com/coopnet/coopnet/storage"
+)
+
+// Poster sends one signed POST; *federation.Client is the real one.
+type Poster interface {
+	Post(ctx context.Context, inbox string, body []byte, signer federation.Signer) (int, error)
+}
+
+// Deliverer runs the delivery workers of one node.
+type Deliverer struct {
+	Outbox      *Outbox
+	Client      Poster
+	Log         *slog.Logger
+	Workers     int           // concurrent deliveries in all
+	PerHost     int           // concurrent deliveries to one host
+	GiveUpAfter time.Duration // how long a failing delivery is retried
+	// Poll is how often the queue is read when nothing signalled: it picks
+	// up deliveries queued by another process (the CLI) while serve runs.
+	Poll time.Duration
+	// Rand returns a number in [0, 1) for jitter; tests fix it.
+	Rand func() float64
+
+	mu      sync.Mutex
+	busy    map[int64]bool
+	perHost map[string]int
+	wg      sync.WaitGroup
+}
+
+// Run delivers until ctx is cancelled, then waits for sends in flight.
+func (d *Deliverer) Run(ctx context.Context) {
+	if d.Workers <= 0 {
+		d.Workers = 16
+	}
+	if d.PerHost <= 0 {
+		d.PerHost = 4
+	}
+	if d.GiveUpAfter <= 0 {
+		d.GiveUpAfter = 72 * time.Hour
+	}
+	if d.Poll <= 0 {
+		d.Poll = 500 * time.Millisecond
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Float64
+	}
+	d.busy = map[int64]bool{}
+	d.perHost = map[string]int{}
+	sem := make(chan struct{}, d.Workers)
+	done := make(chan struct{}, 1)
+	defer d.wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-d.Outbox.DB.DeliveriesQueued():
+		case <-done:
+		}
+		d.dispatch(ctx, sem, done)
+		timer.Reset(d.Poll)
+	}
+}
+
+// dispatch starts sends for due deliveries while workers and hosts allow.
+func (d *Deliverer) dispatch(ctx context.Context, sem chan struct{}, done chan struct{}) {
+	d.mu.Lock()
+	busy := make(map[int64]bool, len(d.busy))
+	for k := range d.busy {
+		busy[k] = true
+	}
+	d.mu.Unlock()
+	due, err := d.Outbox.DB.DueDeliveries(ctx, d.Outbox.Now(), 4*d.Workers, busy)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Log.Error("read delivery queue", "err", err)
+		}
+		return
+	}
+	for _, dl := range due {
+		d.mu.Lock()
+		if d.perHost[dl.Host] >= d.PerHost {
+			d.mu.Unlock()
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			d.mu.Unlock()
+			return
+		}
+		d.busy[dl.ID] = true
+		d.perHost[dl.Host]++
+		d.mu.Unlock()
+		d.wg.Add(1)
+		go func(dl *storage.Delivery) {
+			defer d.wg.Done()
+			d.send(ctx, dl)
+			d.mu.Lock()
+			delete(d.busy, dl.ID)
+			d.perHost[dl.Host]--
+			if d.perHost[dl.Host] == 0 {
+				delete(d.perHost, dl.Host)
+			}
+			d.mu.Unlock()
+			<-sem
+			select {
+			case done <- struct{}{}:
+			default:
+			}
+		}(dl)
+	}
+}
+
+// send makes one attempt and records its outcome. The signature is made
+// now, at send time, never when the delivery was queued: receivers refuse
+// a Date more than about an hour old.
+func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery) {
+	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
+	if err == nil {
+		var signer *federation.Signer
+		signer, err = d.Outbox.Actors.Signer(a)
+		if err == nil {
+			var status int
+			status, err = d.Client.Post(ctx, dl.Inbox, dl.Body, *signer)
+			if ctx.Err() != nil {
+				// Shutting down: the row stays pending and is sent after
+				// restart.
+				return
+			}
+			d.record(ctx, dl, status, err)
+			return
+		}
+	}
+	d.record(ctx, dl, 0, err)
+}
+
+func (d *Deliverer) record(ctx context.Context, dl *storage.Delivery, status int, err error) {
+	if err == nil && status >= 200 && status < 300 {
+		if err := d.Outbox.DB.DeliveryDone(ctx, dl.ID, status); err != nil {
+			d.Log.Error("record delivery", "inbox", dl.Inbox, "err", err)
+		}
+		d.Log.Debug("delivered", "activity", dl.Activity, "inbox", dl.Inbox, "status", status)
+		return
+	}
+	msg := fmt.Sprintf("status %d", status)
+	if err != nil {
+		msg = err.Error()
+		var se *federation.StatusError
+		if errors.As(err, &se) {
+			status = se.Code
+		}
+	}
+	now := d.Outbox.Now()
+	next := NextAttempt(status, dl.Attempts+1, now.Sub(dl.Created), d.GiveUpAfter, d.Rand())
+	var nextAt time.Time
+	if next > 0 {
+		nextAt = now.Add(next)
+	}
+	if err := d.Outbox.DB.DeliveryFailed(ctx, dl.ID, status, msg, nextAt); err != nil {
+		d.Log.Error("record delivery", "inbox", dl.Inbox, "err", err)
+	}
+	d.Log.Info("delivery failed", "activity", dl.Activity, "inbox", dl.Inbox, "status", status, "err", msg, "attempts", dl.Attempts+1, "retry_in", next)
+}
+
+// NextAttempt returns how long to wait before the next try, or 0 to give
+// up. Permanent refusals (4xx other than 401, 408 and 429) end at once.
+// During the first ten minutes the wait grows from 10 s but never exceeds
+// 60 s, so a peer that restarts is caught up quickly; after that it grows
+// with the delivery's age (half of it, at most 6 h) until giveUp has
+// passed. jitter in [0, 1) spreads retries to one host over time.
+func NextAttempt(status, attempts int, age, giveUp time.Duration, jitter float64) time.Duration {
+	if status >= 400 && status < 500 && status != 401 && status != 408 && status != 429 {
+		return 0
+	}
+	if age >= giveUp {
+		return 0
+	}
+	factor := 0.8 + 0.2*jitter
+	if age < 10*time.Minute {
+		d := 10 * time.Second
+		for i := 1; i < attempts && d < time.Minute; i++ {
+			d *= 2
+		}
+		d = min(d, time.Minute)
+		return time.Duration(float64(d) * factor)
+	}
+	d := min(max(age/2, time.Minute), 6*time.Hour)
+	d = time.Duration(float64(d) * factor)
+	if age+d > giveUp {
+		// One last try at the deadline rather than none.
+		d = max(giveUp-age, time.Second)
+	}
+	return d
+}
