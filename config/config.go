@@ -6,6 +6,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -197,6 +198,19 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	// Zero or negative would silently mean "no timeout" to net/http (or an
+	// immediate cut-off at shutdown): exactly what these keys exist to stop.
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"server.read_timeout", c.Server.ReadTimeout}, {"server.write_timeout", c.Server.WriteTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout}, {"server.shutdown_timeout", c.Server.ShutdownTimeout},
+	} {
+		if d.v.Duration <= 0 {
+			return fmt.Errorf("config: %s must be positive", d.key)
+		}
+	}
 	if c.Storage.Path == "" {
 		return fmt.Errorf("config: storage.path is required")
 	}
@@ -217,8 +231,10 @@ func (c *Config) Validate() error {
 	if c.Delivery.GiveUpAfter.Duration < 48*time.Hour {
 		return fmt.Errorf("config: delivery.give_up_after must be at least 48h")
 	}
-	if c.Limits.InboxPerHost < 0 {
-		return fmt.Errorf("config: limits.inbox_per_host must not be negative")
+	// NaN and Inf parse as floats (TOML nan/inf, or the environment) but
+	// mean nothing as a rate; NaN would also slip past every comparison.
+	if c.Limits.InboxPerHost < 0 || math.IsNaN(c.Limits.InboxPerHost) || math.IsInf(c.Limits.InboxPerHost, 0) {
+		return fmt.Errorf("config: limits.inbox_per_host must be a number, not negative")
 	}
 	if c.Limits.InboxBurst < 0 || (c.Limits.InboxPerHost > 0 && c.Limits.InboxBurst < 1) {
 		return fmt.Errorf("config: limits.inbox_burst must be at least 1 when limits.inbox_per_host is set")

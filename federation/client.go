@@ -22,10 +22,16 @@ import (
 // Client defaults. Documents (actors, tenders) are small; a megabyte is
 // generous and still bounds what a hostile peer can make us read.
 const (
-	DefaultTimeout       = 10 * time.Second
-	DefaultMaxBody       = 1 << 20
+	// DefaultTimeout bounds a whole request when ClientConfig.Timeout is 0.
+	DefaultTimeout = 10 * time.Second
+	// DefaultMaxBody bounds a fetched document when ClientConfig.MaxBody is 0.
+	DefaultMaxBody = 1 << 20
+	// DefaultMaxConcurrent caps requests in flight when
+	// ClientConfig.MaxConcurrent is 0.
 	DefaultMaxConcurrent = 32
-	DefaultUserAgent     = "coopnet (+https://w3id.org/coopnet)"
+	// DefaultUserAgent is sent when ClientConfig.UserAgent is empty; nodes
+	// should set their own, with their URL, so peer admins can reach them.
+	DefaultUserAgent = "coopnet (+https://w3id.org/coopnet)"
 	// maxRedirects bounds a fetch's redirect chain.
 	maxRedirects = 5
 	// maxPostResponse is how much of a delivery's response we read: only
@@ -221,6 +227,8 @@ type StatusError struct {
 	RetryAfter time.Duration
 }
 
+// Error names the URL and status, for logs; it carries no response body,
+// which a hostile peer controls.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s answered %d %s", e.URL, e.Code, http.StatusText(e.Code))
 }

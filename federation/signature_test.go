@@ -567,7 +567,7 @@ func TestParseSignatureHeader(t *testing.T) {
 		`keyId="a",algorithm="hs2019",headers="(request-target) host date",signature="c2ln"`: {
 			"keyId": "a", "algorithm": "hs2019", "headers": "(request-target) host date", "signature": "c2ln"},
 		` keyId = "a" , signature="x=\"y\"" , created=1402170695 `: {"keyId": "a", "signature": `x="y"`, "created": "1402170695"},
-		`keyId="https://a.example/u,with,commas"`:                   {"keyId": "https://a.example/u,with,commas"},
+		`keyId="https://a.example/u,with,commas"`:                  {"keyId": "https://a.example/u,with,commas"},
 	}
 	for in, want := range good {
 		got, err := ParseSignatureHeader(in)

@@ -122,6 +122,10 @@ func (in *Inbox) Accept(ctx context.Context, r *http.Request, username string) (
 	if err := json.Unmarshal(body, &m); err != nil {
 		return 0, tender.Errorf(tender.EInvalid, "malformed JSON")
 	}
+	if _, ok := m["@context"]; !ok {
+		// AS2 lets a consumer assume its context when none is given.
+		m["@context"] = federation.ActivityStreamsContext
+	}
 	// go-fed classifies the activity; a type it does not know is stored
 	// all the same (peers extend the vocabulary) and ignored by workers.
 	if _, err := streams.ToType(ctx, m); err != nil && !errors.Is(err, streams.ErrUnhandledType) {

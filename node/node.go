@@ -69,6 +69,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 		AllowInsecureHTTP: cfg.Federation.AllowInsecureHTTP,
 		Timeout:           cfg.Federation.FetchTimeout.Duration,
 		UserAgent:         cfg.Federation.UserAgent + "/" + Version + " (+" + cfg.Server.BaseURL + ")",
+		Now:               now,
 	})
 	acts := actors.NewService(db, cfg.Server.BaseURL, client, now, log)
 	ob := outbox.New(db, acts, now)

@@ -89,6 +89,17 @@ func (o *Outbox) Prepare(ctx context.Context, a *storage.LocalActor, act *Activi
 func (o *Outbox) Inboxes(ctx context.Context, a *storage.LocalActor, act *Activity) ([]string, error) {
 	var inboxes []string
 	followers := o.Actors.FollowersURL(a.Username)
+	// Shared inboxes serve broadcasts; an activity meant for named actors
+	// only goes to their personal inboxes, as Mastodon sends Accepts and
+	// direct messages, so the receiver knows exactly whom it is for.
+	broadcast := false
+	for _, list := range [][]string{act.To, act.Cc} {
+		for _, r := range list {
+			if r == federation.PublicAddress || r == followers {
+				broadcast = true
+			}
+		}
+	}
 	for _, list := range [][]string{act.To, act.Cc} {
 		for _, r := range list {
 			switch {
@@ -107,7 +118,11 @@ func (o *Outbox) Inboxes(ctx context.Context, a *storage.LocalActor, act *Activi
 				if err != nil {
 					return nil, fmt.Errorf("outbox: recipient %s: %w", r, err)
 				}
-				inboxes = append(inboxes, ra.DeliveryInbox())
+				if broadcast {
+					inboxes = append(inboxes, ra.DeliveryInbox())
+				} else {
+					inboxes = append(inboxes, ra.Inbox)
+				}
 			}
 		}
 	}
