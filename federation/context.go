@@ -155,6 +155,15 @@ func terms() map[string]any {
 		"deliveryPeriod": coop("deliveryPeriod"),
 		"deliveryPlan":   coop("deliveryPlan"),
 		"parent":         iri("parent"),
+		"winner":         iri("winner"),
+		"bid":            iri("bid"),
+		"reason":         coop("reason"),
+		"cancelReason":   coop("cancelReason"),
+		"question":       coop("question"),
+		"answer":         coop("answer"),
+		"startDate":      map[string]any{"@id": "schema:startDate", "@type": "xsd:dateTime"},
+		"endDate":        map[string]any{"@id": "schema:endDate", "@type": "xsd:dateTime"},
+		"indexable":      "toot:indexable",
 
 		// Mastodon's actor extensions, spelt as Mastodon spells them.
 		"manuallyApprovesFollowers": "as:manuallyApprovesFollowers",

@@ -152,8 +152,15 @@ func (in *Inbox) follow(ctx context.Context, act *Incoming) error {
 		}
 		out = append(out, o)
 	}
-	_, err = in.DB.PutFollow(ctx, f, out...)
-	return err
+	created, err := in.DB.PutFollow(ctx, f, out...)
+	if err != nil || !created {
+		return err
+	}
+	kind := "follow"
+	if f.State == storage.StatePending {
+		kind = "follow-request"
+	}
+	return in.DB.AddNotification(ctx, &storage.Notification{ActorID: target.ID, Kind: kind, Remote: remote.IRI, Object: target.Username, Summary: remote.Handle(), Activity: act.Item.Activity, Created: in.Now().UTC()})
 }
 
 // undo handles Undo{Follow}; the Follow may be embedded or named by id,
@@ -197,50 +204,56 @@ func (in *Inbox) undo(ctx context.Context, act *Incoming) error {
 }
 
 // acceptReject answers our outgoing Follow: only the followed actor may.
+// An Accept or Reject of anything else (a bid) goes to the handler
+// registered for "Accept:" or "Reject:".
 func (in *Inbox) acceptReject(ctx context.Context, act *Incoming) error {
+	typ := act.Item.Type
 	inner := Obj(act.Raw, "object")
-	followID := Str(act.Raw, "object")
-	var local *storage.LocalActor
-	if inner != nil && Str(inner, "type") != "" && Str(inner, "type") != "Follow" {
-		if h, ok := in.Handlers[act.Item.Type+":"+Str(inner, "type")]; ok {
+	objID := Str(act.Raw, "object")
+	other := func() error {
+		if h, ok := in.Handlers[typ+":"]; ok {
 			return h(ctx, act)
 		}
+		return nil
 	}
-	if inner != nil && Str(inner, "actor") != "" {
-		l, err := in.localTarget(ctx, Str(inner, "actor"))
-		if err != nil {
-			return err
-		}
-		if obj := Str(inner, "object"); obj != "" && obj != act.Item.Actor {
-			return tender.Errorf(tender.EForbidden, "%s answers a follow of %s", act.Item.Actor, obj)
-		}
-		local = l
-	} else if followID != "" {
-		// Our Follow ids live under the actor: find it from the prefix.
-		a, err := in.Outbox.ActivityOwner(ctx, followID)
-		if err != nil {
-			if h, ok := in.Handlers[act.Item.Type+":"]; ok {
-				return h(ctx, act)
+	if it := Str(inner, "type"); it != "" && it != "Follow" {
+		return other()
+	}
+	var local *storage.LocalActor
+	if objID != "" {
+		if sent, err := in.DB.ActivityByIRI(ctx, objID); err == nil {
+			if sent.Type != "Follow" {
+				return other()
 			}
+			a, err := in.DB.LocalActorByID(ctx, sent.ActorID)
+			if err != nil {
+				return err
+			}
+			local = a
+		}
+	}
+	if local == nil && inner != nil && Str(inner, "actor") != "" {
+		// Some servers answer with a Follow rebuilt without our id.
+		a, err := in.localTarget(ctx, Str(inner, "actor"))
+		if err != nil {
 			return err
 		}
 		local = a
 	}
 	if local == nil {
-		return tender.Errorf(tender.EInvalid, "no follow named")
+		return other()
+	}
+	if obj := Str(inner, "object"); obj != "" && obj != act.Item.Actor {
+		return tender.Errorf(tender.EForbidden, "%s answers a follow of %s", act.Item.Actor, obj)
 	}
 	f, err := in.DB.GetFollow(ctx, local.ID, act.Item.Actor, storage.DirFollowing)
 	if err != nil {
-		// Not a follow of ours: maybe it answers something else (a bid).
-		if h, ok := in.Handlers[act.Item.Type+":"]; ok {
-			return h(ctx, act)
-		}
 		return err
 	}
-	if followID != "" && f.ActivityID != "" && followID != f.ActivityID {
+	if objID != "" && f.ActivityID != "" && objID != f.ActivityID {
 		return tender.Errorf(tender.EConflict, "answer to an older follow")
 	}
-	if act.Item.Type == "Accept" {
+	if typ == "Accept" {
 		_, err = in.DB.SetFollowState(ctx, local.ID, act.Item.Actor, storage.DirFollowing, storage.StateAccepted)
 		return err
 	}

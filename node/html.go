@@ -102,9 +102,3 @@ func (n *Node) renderActorPage(w http.ResponseWriter, r *http.Request, a *storag
 		Actor:     v,
 	})
 }
-
-// openTenderLinks lists the actor's open tenders for its page; the
-// tendering feature fills it in.
-func (n *Node) openTenderLinks(r *http.Request, a *storage.LocalActor) []tenderLink {
-	return nil
-}

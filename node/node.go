@@ -20,6 +20,7 @@ import (
 	"github.com/coopnet/coopnet/outbox"
 	"github.com/coopnet/coopnet/storage"
 	"github.com/coopnet/coopnet/tender"
+	"github.com/coopnet/coopnet/tendering"
 )
 
 // Version is the software version NodeInfo reports; the build may set it.
@@ -33,6 +34,7 @@ type Node struct {
 	Outbox    *outbox.Outbox
 	Inbox     *inbox.Inbox
 	Deliverer *outbox.Deliverer
+	Tendering *tendering.Service
 	Client    *federation.Client
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -82,6 +84,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 			Outbox: ob, Client: client, Log: log,
 			Workers: cfg.Delivery.Workers, PerHost: cfg.Delivery.PerHost, GiveUpAfter: cfg.Delivery.GiveUpAfter.Duration,
 		},
+	}
+	n.Tendering = tendering.New(db, acts, ob, now, log)
+	for k, h := range n.Tendering.Handlers() {
+		n.Inbox.Handlers[k] = h
 	}
 	for _, p := range cfg.Server.TrustedProxies {
 		_, ipn, err := net.ParseCIDR(p)
@@ -141,9 +147,10 @@ func (n *Node) Close() error {
 // returned function waits for them to stop.
 func (n *Node) StartWorkers(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.Inbox.Run(ctx) }()
 	go func() { defer wg.Done(); n.Deliverer.Run(ctx) }()
+	go func() { defer wg.Done(); n.Tendering.RunCloser(ctx, 500*time.Millisecond) }()
 	return wg.Wait
 }
 

@@ -233,9 +233,13 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	writeActivityRaw(w, http.StatusOK, o.Body, nil)
 }
 
-// objectHandlers is where later features register their object kinds.
+// objectHandlers serves the object kinds that are not plain stored
+// documents.
 func (n *Node) objectHandlers() map[string]ObjectHandler {
-	return nil
+	return map[string]ObjectHandler{
+		"tenders": n.serveTender,
+		"bids":    n.serveBid,
+	}
 }
 
 func (n *Node) handleWebFinger(w http.ResponseWriter, r *http.Request) {

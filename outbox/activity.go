@@ -140,3 +140,14 @@ func (o *Outbox) Inboxes(ctx context.Context, a *storage.LocalActor, act *Activi
 	}
 	return inboxes, nil
 }
+
+// PrepareTo serialises act for exactly the inboxes given: for activities
+// whose audience the caller splits itself (a tender goes as an Offer to
+// coopnet followers and as a Note to the others).
+func (o *Outbox) PrepareTo(a *storage.LocalActor, act *Activity, public bool, inboxes []string) (*storage.Outgoing, error) {
+	body, err := json.Marshal(act)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: encode %s: %w", act.Type, err)
+	}
+	return &storage.Outgoing{IRI: act.ID, ActorID: a.ID, Type: act.Type, Body: body, Public: public, Inboxes: inboxes}, nil
+}

@@ -150,3 +150,12 @@ func (db *DB) Usage(ctx context.Context) (Usage, error) {
 	err := db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM actors WHERE deleted = 0 AND substr(username, 1, 1) <> '_'), (SELECT count(*) FROM activities WHERE public = 1)`).Scan(&u.Users, &u.LocalPosts)
 	return u, wrapErr(err)
 }
+
+// LocalActorByID returns the actor with that row id, deleted ones included.
+func (db *DB) LocalActorByID(ctx context.Context, id int64) (*LocalActor, error) {
+	a, err := scanActor(db.read.QueryRowContext(ctx, `SELECT `+actorCols+` FROM actors WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &tender.Error{Code: tender.ENotFound, Message: "no such actor"}
+	}
+	return a, wrapErr(err)
+}

@@ -133,8 +133,14 @@ func (db *DB) NextDeliveryTime(ctx context.Context) (time.Time, error) {
 // DeliveryDone records a 2xx: the delivery is never sent again.
 func (db *DB) DeliveryDone(ctx context.Context, id int64, status int) error {
 	return db.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = '', updated = ? WHERE id = ?`,
-			status, ms(db.Now()), id)
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = '', updated = ? WHERE id = ?`,
+			status, ms(db.Now()), id); err != nil {
+			return wrapErr(err)
+		}
+		// A bid whose Create reached the owner's inbox is delivered: the
+		// 2xx is the bidder's proof of submission.
+		_, err := tx.ExecContext(ctx, `UPDATE bids SET status = 'delivered' WHERE side = 'sent' AND status = 'submitted'
+			AND activity = (SELECT a.iri FROM activities a JOIN deliveries d ON d.activity_id = a.id WHERE d.id = ?)`, id)
 		return wrapErr(err)
 	})
 }

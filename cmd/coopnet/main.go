@@ -55,6 +55,11 @@ func commands() []command {
 		{"approve", "approve a follow request: coopnet approve LOCAL REMOTE", cmdApprove},
 		{"reject", "reject a follow request: coopnet reject LOCAL REMOTE", cmdReject},
 		{"deliveries", "show pending, failed and recent deliveries", cmdDeliveries},
+		{"tender", "publish, amend, cancel, show and list tenders", cmdTender},
+		{"question", "ask about a tender, or answer a question on yours", cmdQuestion},
+		{"bid", "submit, withdraw and list sealed bids", cmdBid},
+		{"award", "award a bid: coopnet award BID_URL [--reason TEXT]", cmdAward},
+		{"notifications", "what arrived for a co-op: follows, questions, bids, awards...", cmdNotifications},
 		{"version", "print the version", cmdVersion},
 		{"help", "show this help", nil},
 	}
@@ -145,17 +150,34 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
+// helpFlag is -h/-help. The flag package prints usage on the same writer
+// for --help and for a bad flag; defining the flag ourselves lets --help
+// go to stdout (it is the result asked for) while a mistake's usage goes to
+// stderr with the error, keeping stdout clean for scripts.
+type helpFlag struct {
+	set  bool
+	show func()
+}
+
+func (h *helpFlag) String() string   { return "false" }
+func (h *helpFlag) Set(string) error { h.set = true; return nil }
+func (h *helpFlag) IsBoolFlag() bool { return true }
+
 // flagSet makes a FlagSet for a command, with -config on every command.
 func flagSet(env *cliEnv, name, synopsis string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("coopnet "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	cfg := fs.String("config", "config.toml", "configuration `file`")
-	fs.Usage = func() {
-		fmt.Fprintf(env.stdout, "Usage: coopnet %s\n\nFlags:\n", synopsis)
-		fs.SetOutput(env.stdout)
+	printUsage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: coopnet %s\n\nFlags:\n", synopsis)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(env.stderr)
 	}
+	help := &helpFlag{show: func() { printUsage(env.stdout) }}
+	fs.Var(help, "help", "show this help")
+	fs.Var(help, "h", "show this help")
+	fs.Usage = func() { printUsage(env.stderr) }
 	return fs, cfg
 }
 
@@ -169,6 +191,10 @@ func parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, err
 				return nil, err
 			}
 			return nil, usageError{err.Error()}
+		}
+		if h, ok := fs.Lookup("help").Value.(*helpFlag); ok && h.set {
+			h.show()
+			return nil, flag.ErrHelp
 		}
 		args = fs.Args()
 		if len(args) == 0 {
