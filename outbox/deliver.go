@@ -32,10 +32,11 @@ type Deliverer struct {
 	// Rand returns a number in [0, 1) for jitter; tests fix it.
 	Rand func() float64
 
-	mu      sync.Mutex
-	busy    map[int64]bool
-	perHost map[string]int
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	busy      map[int64]bool
+	perHost   map[string]int
+	recording int // sends whose slot is free but whose outcome is not yet stored
+	wg        sync.WaitGroup
 }
 
 // Run delivers until ctx is cancelled, then waits for sends in flight.
@@ -50,7 +51,10 @@ func (d *Deliverer) Run(ctx context.Context) {
 		d.GiveUpAfter = 72 * time.Hour
 	}
 	if d.Poll <= 0 {
-		d.Poll = 500 * time.Millisecond
+		// The poll is one indexed query; at 100 ms a tender published from
+		// the CLI starts out within a tenth of a second (500 ms took half
+		// the fan-out budget of issue 5).
+		d.Poll = 100 * time.Millisecond
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Float64
@@ -108,27 +112,54 @@ func (d *Deliverer) dispatch(ctx context.Context, sem chan struct{}, done chan s
 		d.wg.Add(1)
 		go func(dl *storage.Delivery) {
 			defer d.wg.Done()
-			d.send(ctx, dl)
+			released, early := false, false
+			// release frees the worker and host slots once the POST is
+			// answered, so the next send does not wait for this outcome's
+			// commit (one fsync each, serialised on the one writer): that
+			// wait, not signing, bounded a fan-out. The row stays busy
+			// until its outcome is stored, so it is never sent twice, and
+			// at most 4×Workers outcomes wait at a time.
+			release := func(posted bool) {
+				if released {
+					return
+				}
+				d.mu.Lock()
+				if posted {
+					if d.recording >= 4*d.Workers {
+						d.mu.Unlock()
+						return
+					}
+					d.recording++
+					early = true
+				}
+				released = true
+				d.perHost[dl.Host]--
+				if d.perHost[dl.Host] == 0 {
+					delete(d.perHost, dl.Host)
+				}
+				d.mu.Unlock()
+				<-sem
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+			d.send(ctx, dl, func() { release(true) })
+			release(false)
 			d.mu.Lock()
 			delete(d.busy, dl.ID)
-			d.perHost[dl.Host]--
-			if d.perHost[dl.Host] == 0 {
-				delete(d.perHost, dl.Host)
+			if early {
+				d.recording--
 			}
 			d.mu.Unlock()
-			<-sem
-			select {
-			case done <- struct{}{}:
-			default:
-			}
 		}(dl)
 	}
 }
 
-// send makes one attempt and records its outcome. The signature is made
-// now, at send time, never when the delivery was queued: receivers refuse
-// a Date more than about an hour old.
-func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery) {
+// send makes one attempt and records its outcome, calling posted between
+// the two. The signature is made now, at send time, never when the
+// delivery was queued: receivers refuse a Date more than about an hour old.
+func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery, posted func()) {
 	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
 	if err == nil {
 		var signer *federation.Signer
@@ -141,6 +172,7 @@ func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery) {
 				// restart.
 				return
 			}
+			posted()
 			d.record(ctx, dl, status, err)
 			return
 		}

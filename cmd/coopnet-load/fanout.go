@@ -49,10 +49,10 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&f.concurrency, "concurrency", 32, "Follows in flight during setup")
 	fs.DurationVar(&f.wait, "wait", 10*time.Minute, "give up when setup or delivery takes longer")
 	fs.BoolVar(&f.verify, "verify", true, "verify the signature of every broadcast delivery (RSA verify, ~0.04 ms each)")
-	// TODO(tendering): switch the default to "tender" once `coopnet tender
-	// publish` exists; an actor Update travels to the followers exactly as
-	// a tender's Offer/Create{Note} will (one delivery per shared inbox).
-	fs.StringVar(&f.publish, "publish", "update", "what to broadcast: update (coopnet actor update) or tender (coopnet tender publish, once it exists)")
+	// An actor Update travels to the followers exactly as a tender does
+	// (one delivery per shared inbox); it stays available for nodes built
+	// before `coopnet tender publish` existed.
+	fs.StringVar(&f.publish, "publish", "tender", "what to broadcast: tender (coopnet tender publish; the fake followers are coopnet peers, so they get the Offer) or update (coopnet actor update)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -140,7 +140,11 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	bound := signBound(f.hosts)
 	fmt.Fprintf(stderr, "RSA-2048 bound: %d signatures on %d cores take %s\n", f.hosts, runtime.GOMAXPROCS(0), secs(bound))
 
-	fn.expectBroadcast("Update", f.actorURL)
+	want := "Offer"
+	if f.publish == "update" {
+		want = "Update"
+	}
+	fn.expectBroadcast(want, f.actorURL)
 	cmd, err := triggerCommand(ctx, f)
 	if err != nil {
 		return err
@@ -174,8 +178,8 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rate = float64(reached) / spread.Seconds()
 	}
 	ratio := total.Seconds() / bound.Seconds()
-	fmt.Fprintf(stdout, "fanout followers=%d hosts=%d reached=%d total=%s queued=%s first=%s spread=%s rate=%.1f/s sign_bound=%s ratio=%.2f bad_signatures=%d cores=%d\n",
-		f.followers, f.hosts, reached, secs(total), secs(queued), secs(first), secs(spread), rate, secs(bound), ratio, fn.badSigs.Load(), runtime.GOMAXPROCS(0))
+	fmt.Fprintf(stdout, "fanout published=%s followers=%d hosts=%d reached=%d total=%s queued=%s first=%s spread=%s rate=%.1f/s sign_bound=%s ratio=%.2f bad_signatures=%d cores=%d\n",
+		f.publish, f.followers, f.hosts, reached, secs(total), secs(queued), secs(first), secs(spread), rate, secs(bound), ratio, fn.badSigs.Load(), runtime.GOMAXPROCS(0))
 	if reached < int64(f.hosts) {
 		return fmt.Errorf("only %d of %d hosts got the broadcast within -wait %s", reached, f.hosts, f.wait)
 	}
@@ -189,10 +193,13 @@ func triggerCommand(ctx context.Context, f fanoutFlags) (*exec.Cmd, error) {
 	case "update":
 		args = []string{"actor", "update", f.actor, "--summary", "Load test broadcast " + time.Now().UTC().Format(time.RFC3339Nano), "-config", f.config}
 	case "tender":
-		// TODO(tendering): call `coopnet tender publish` here once it
-		// exists, and wait for its Offer (coopnet peers) or Create{Note}
-		// (the fake hosts are plain peers) instead of Update.
-		return nil, fmt.Errorf("-publish tender: coopnet tender publish does not exist yet; use -publish update")
+		now := time.Now().UTC()
+		args = []string{"tender", "publish", "--as", f.actor,
+			"--title", "Load test tender " + now.Format(time.RFC3339Nano),
+			"--description", "Website rebuild, three years of hosting and staff training (coopnet-load fanout).",
+			"--deadline", now.Add(30 * 24 * time.Hour).Format(time.RFC3339),
+			"--category", "web-development", "--region", "Ontario",
+			"-config", f.config}
 	default:
 		return nil, fmt.Errorf("-publish: %q is neither update nor tender", f.publish)
 	}
