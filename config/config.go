@@ -88,6 +88,12 @@ type Limits struct {
 	InboxPerHost float64 `toml:"inbox_per_host"`
 	// InboxBurst is the burst allowed above InboxPerHost.
 	InboxBurst int `toml:"inbox_burst"`
+	// GetPerIP is GETs per second per client IP of the documents that
+	// cost a query (WebFinger, NodeInfo, actors, collections, objects,
+	// pages); 0 turns the limit off.
+	GetPerIP float64 `toml:"get_per_ip"`
+	// GetBurst is the burst allowed above GetPerIP.
+	GetBurst int `toml:"get_burst"`
 }
 
 // Log is the [log] section.
@@ -139,7 +145,7 @@ func Default() Config {
 		Storage:    Storage{Path: "coopnet.db"},
 		Federation: Federation{UserAgent: "coopnet", FetchTimeout: Duration{10 * time.Second}},
 		Delivery:   Delivery{Workers: 16, PerHost: 4, GiveUpAfter: Duration{72 * time.Hour}},
-		Limits:     Limits{InboxPerHost: 100, InboxBurst: 1000},
+		Limits:     Limits{InboxPerHost: 100, InboxBurst: 1000, GetPerIP: 50, GetBurst: 500},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -238,6 +244,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.InboxBurst < 0 || (c.Limits.InboxPerHost > 0 && c.Limits.InboxBurst < 1) {
 		return fmt.Errorf("config: limits.inbox_burst must be at least 1 when limits.inbox_per_host is set")
+	}
+	if c.Limits.GetPerIP < 0 || math.IsNaN(c.Limits.GetPerIP) || math.IsInf(c.Limits.GetPerIP, 0) {
+		return fmt.Errorf("config: limits.get_per_ip must be a number, not negative")
+	}
+	if c.Limits.GetBurst < 0 || (c.Limits.GetPerIP > 0 && c.Limits.GetBurst < 1) {
+		return fmt.Errorf("config: limits.get_burst must be at least 1 when limits.get_per_ip is set")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

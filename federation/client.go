@@ -61,6 +61,10 @@ type ClientConfig struct {
 	MaxConcurrent int
 	// Now is the clock used to sign (Date header); time.Now if nil.
 	Now func() time.Time
+	// Blocked, when set, refuses every request (fetch, delivery, redirect
+	// hop) to a host it reports: domain blocks and the allowlist. It gets
+	// Host(url).
+	Blocked func(host string) bool
 }
 
 // Client is the one way coopnet talks to other servers: signed fetches,
@@ -437,6 +441,9 @@ func (c *Client) checkURL(iri string) (*url.URL, error) {
 	}
 	if u.User != nil {
 		return nil, tender.Errorf(tender.EInvalid, "URL with credentials not allowed")
+	}
+	if c.cfg.Blocked != nil && c.cfg.Blocked(Host(iri)) {
+		return nil, tender.Errorf(tender.EForbidden, "host %s is blocked", Host(iri))
 	}
 	return u, nil
 }

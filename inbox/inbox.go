@@ -180,24 +180,35 @@ func checkEmbedded(raw json.RawMessage, actor string) error {
 
 // idOf reads a property that may be an IRI string, an object with an id,
 // or an array of those (first wins).
-func idOf(raw json.RawMessage) string {
+func idOf(raw json.RawMessage) string { return idOfAt(raw, 0) }
+
+// idOfAt is idOf looking into at most one array: AS2 allows an array of
+// values, not arrays of arrays, and following those let every level
+// re-read the rest of the body (18 KB of nested arrays cost seconds of
+// CPU). The first byte picks the one decoding that can succeed.
+func idOfAt(raw json.RawMessage, depth int) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return ""
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &obj) == nil && obj.ID != "" {
-		return obj.ID
-	}
-	var list []json.RawMessage
-	if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
-		return idOf(list[0])
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	case '{':
+		var obj struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &obj) == nil {
+			return obj.ID
+		}
+	case '[':
+		var list []json.RawMessage
+		if depth == 0 && json.Unmarshal(raw, &list) == nil && len(list) > 0 {
+			return idOfAt(list[0], depth+1)
+		}
 	}
 	return ""
 }

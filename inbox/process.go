@@ -75,9 +75,8 @@ func (in *Inbox) apply(ctx context.Context, it *storage.InboxItem) error {
 		}
 		act.Recipient = a
 	}
-	if h, ok := in.Handlers[it.Type]; ok {
-		return h(ctx, act)
-	}
+	// The types this package knows come first; they hand what is not
+	// theirs (an Undo of a Create, an Accept of a bid) to the handlers.
 	switch it.Type {
 	case "Follow":
 		return in.follow(ctx, act)
@@ -89,6 +88,9 @@ func (in *Inbox) apply(ctx context.Context, it *storage.InboxItem) error {
 		return in.update(ctx, act)
 	case "Delete":
 		return in.deleteActivity(ctx, act)
+	}
+	if h, ok := in.Handlers[it.Type]; ok {
+		return h(ctx, act)
 	}
 	return nil
 }

@@ -41,6 +41,8 @@ type Node struct {
 
 	handler http.Handler
 	proxies []*net.IPNet
+	blocks  *blockList // domain blocks and allowlist, see blocks.go
+	limits  *limits    // request rate limits, see limits.go
 }
 
 // Options are what a caller may inject beyond the config: tests set the
@@ -66,12 +68,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	db.Now = now
+	blocks, err := newBlockList(db, cfg.Host(), cfg.Federation.Allowlist)
+	if err == nil {
+		err = blocks.reload(ctx, true)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	client := federation.NewClient(federation.ClientConfig{
 		AllowPrivate:      cfg.Federation.AllowPrivateAddresses,
 		AllowInsecureHTTP: cfg.Federation.AllowInsecureHTTP,
 		Timeout:           cfg.Federation.FetchTimeout.Duration,
 		UserAgent:         cfg.Federation.UserAgent + "/" + Version + " (+" + cfg.Server.BaseURL + ")",
 		Now:               now,
+		Blocked:           blocks.blocked,
 	})
 	acts := actors.NewService(db, cfg.Server.BaseURL, client, now, log)
 	ob := outbox.New(db, acts, now)
@@ -83,8 +94,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 		Deliverer: &outbox.Deliverer{
 			Outbox: ob, Client: client, Log: log,
 			Workers: cfg.Delivery.Workers, PerHost: cfg.Delivery.PerHost, GiveUpAfter: cfg.Delivery.GiveUpAfter.Duration,
+			Blocked: blocks.blocked,
 		},
+		blocks: blocks,
+		limits: newLimits(cfg.Limits),
 	}
+	n.Inbox.Blocked = func(_ context.Context, host string) bool { return blocks.blocked(host) }
 	n.Tendering = tendering.New(db, acts, ob, now, log)
 	for k, h := range n.Tendering.Handlers() {
 		n.Inbox.Handlers[k] = h
@@ -147,7 +162,8 @@ func (n *Node) Close() error {
 // returned function waits for them to stop.
 func (n *Node) StartWorkers(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); n.blocks.watch(ctx, n.Log.Error) }()
 	go func() { defer wg.Done(); n.Inbox.Run(ctx) }()
 	go func() { defer wg.Done(); n.Deliverer.Run(ctx) }()
 	go func() { defer wg.Done(); n.Tendering.RunCloser(ctx, 500*time.Millisecond) }()

@@ -17,25 +17,28 @@ import (
 // pageSize is how many items one collection page holds.
 const pageSize = 50
 
+// routes builds the router. Inbox POSTs and the GETs that cost a query
+// pass through the rate limits (limits.go) first; /healthz, host-meta,
+// the NodeInfo links and /ns are static and are not limited.
 func (n *Node) routes() http.Handler {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
 	r.HandleFunc("/healthz", n.handleHealth).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/.well-known/webfinger", n.handleWebFinger).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/webfinger", n.limitGET(n.handleWebFinger)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/host-meta", n.handleHostMeta).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/nodeinfo", n.handleNodeInfoLinks).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/nodeinfo/2.1", n.handleNodeInfo).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/nodeinfo/2.1", n.limitGET(n.handleNodeInfo)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/ns", n.handleNamespace).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/inbox", n.handleInbox).Methods(http.MethodPost)
-	r.HandleFunc("/actor", n.handleInstanceActor).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/actor/inbox", n.handleInbox).Methods(http.MethodPost)
-	r.HandleFunc("/users/{username}", n.handleActor).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/users/{username}/inbox", n.handleInbox).Methods(http.MethodPost)
-	r.HandleFunc("/users/{username}/outbox", n.handleOutbox).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/users/{username}/followers", n.handleFollowCollection(storage.DirFollower)).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/users/{username}/following", n.handleFollowCollection(storage.DirFollowing)).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/users/{username}/{kind}/{id}", n.handleObject).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/", n.handleHome).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/inbox", n.limitInbox(n.handleInbox)).Methods(http.MethodPost)
+	r.HandleFunc("/actor", n.limitGET(n.handleInstanceActor)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/actor/inbox", n.limitInbox(n.handleInbox)).Methods(http.MethodPost)
+	r.HandleFunc("/users/{username}", n.limitGET(n.handleActor)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/users/{username}/inbox", n.limitInbox(n.handleInbox)).Methods(http.MethodPost)
+	r.HandleFunc("/users/{username}/outbox", n.limitGET(n.handleOutbox)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/users/{username}/followers", n.limitGET(n.handleFollowCollection(storage.DirFollower))).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/users/{username}/following", n.limitGET(n.handleFollowCollection(storage.DirFollowing))).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/users/{username}/{kind}/{id}", n.limitGET(n.handleObject)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/", n.limitGET(n.handleHome)).Methods(http.MethodGet, http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, tender.Errorf(tender.ENotFound, "not found"))
 	})

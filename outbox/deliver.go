@@ -31,6 +31,10 @@ type Deliverer struct {
 	Poll time.Duration
 	// Rand returns a number in [0, 1) for jitter; tests fix it.
 	Rand func() float64
+	// Blocked, when set, reports hosts that get nothing (domain blocks,
+	// allowlist): their deliveries fail at once instead of being retried.
+	// It gets federation.Host(inbox).
+	Blocked func(host string) bool
 
 	mu        sync.Mutex
 	busy      map[int64]bool
@@ -160,6 +164,15 @@ func (d *Deliverer) dispatch(ctx context.Context, sem chan struct{}, done chan s
 // the two. The signature is made now, at send time, never when the
 // delivery was queued: receivers refuse a Date more than about an hour old.
 func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery, posted func()) {
+	if d.Blocked != nil && d.Blocked(federation.Host(dl.Inbox)) {
+		// Retrying would only send it once the block is lifted, which
+		// the operator did not ask for: give it up now, with the reason.
+		if err := d.Outbox.DB.DeliveryFailed(ctx, dl.ID, 0, "blocked", time.Time{}); err != nil {
+			d.Log.Error("record delivery", "inbox", dl.Inbox, "err", err)
+		}
+		d.Log.Info("delivery to a blocked host given up", "activity", dl.Activity, "inbox", dl.Inbox)
+		return
+	}
 	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
 	if err == nil {
 		var signer *federation.Signer

@@ -57,7 +57,13 @@ func TestBackupWhileWriting(t *testing.T) {
 		}()
 	}
 	// Let the writers get going so the backup runs in the middle of them.
+	deadline := time.Now().Add(10 * time.Second)
 	for written.Load() < 400 {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("writers stuck at %d activities", written.Load())
+		}
 		time.Sleep(time.Millisecond)
 	}
 	before := written.Load()

@@ -45,6 +45,9 @@ type groupCommitter struct {
 	wg      sync.WaitGroup
 	signal  chan struct{}
 	closing sync.Once
+	// exited is closed when run has returned: a request still queued then
+	// will never be committed, and its caller must not wait for it.
+	exited chan struct{}
 }
 
 // maxBatch bounds one group commit, so one transaction never holds the
@@ -52,7 +55,7 @@ type groupCommitter struct {
 const maxBatch = 512
 
 func newGroupCommitter(db *DB) *groupCommitter {
-	g := &groupCommitter{db: db, reqs: make(chan *inboxReq, maxBatch), stop: make(chan struct{}), signal: make(chan struct{}, 1)}
+	g := &groupCommitter{db: db, reqs: make(chan *inboxReq, maxBatch), stop: make(chan struct{}), signal: make(chan struct{}, 1), exited: make(chan struct{})}
 	g.wg.Add(1)
 	go g.run()
 	return g
@@ -73,13 +76,24 @@ func (g *groupCommitter) store(ctx context.Context, it *InboxItem) (bool, error)
 		return false, ctx.Err()
 	}
 	// Once queued the request is committed or failed by the loop; waiting
-	// for it even past ctx keeps "answered 2xx" and "stored" in step.
-	<-r.done
+	// for it even past ctx keeps "answered 2xx" and "stored" in step. The
+	// send above can win over a closed stop (select picks at random), so
+	// the loop may already be gone: then the request was never taken.
+	select {
+	case <-r.done:
+	case <-g.exited:
+		select {
+		case <-r.done:
+		default:
+			return false, &tender.Error{Code: tender.EUnavailable, Message: "storage closing"}
+		}
+	}
 	return r.created, r.err
 }
 
 func (g *groupCommitter) run() {
 	defer g.wg.Done()
+	defer close(g.exited)
 	for {
 		var first *inboxReq
 		select {
