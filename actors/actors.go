@@ -36,8 +36,9 @@ type Service struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 
-	mu   sync.Mutex
-	keys map[string]*rsa.PrivateKey // parsed private keys by username
+	mu       sync.Mutex
+	keys     map[string]*rsa.PrivateKey // parsed private keys by username
+	keyCache map[string]cachedKey       // parsed remote public keys by key id
 }
 
 // NewService returns a Service for the node at baseURL.

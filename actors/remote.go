@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/coopnet/coopnet/federation"
 	"github.com/coopnet/coopnet/storage"
@@ -137,6 +138,7 @@ func (s *Service) Fetch(ctx context.Context, iri string) (*storage.RemoteActor, 
 	if err := s.DB.PutRemoteActor(ctx, r); err != nil {
 		return nil, err
 	}
+	s.forgetKeys(r.IRI)
 	return r, nil
 }
 
@@ -161,10 +163,69 @@ func (s *Service) Remote(ctx context.Context, iri string, refresh bool) (*storag
 // id equals keyID is found and its owner checked against the actor.
 func (s *Service) ResolveKey(ctx context.Context, keyID string, refresh bool) (*federation.PublicKey, error) {
 	if !refresh {
+		if k := s.cachedKey(keyID); k != nil {
+			return k, nil
+		}
 		if r, err := s.DB.RemoteActorByKey(ctx, keyID); err == nil {
-			return publicKey(r)
+			k, err := publicKey(r)
+			if err == nil {
+				s.cacheKey(k)
+			}
+			return k, err
 		}
 	}
+	k, err := s.fetchKey(ctx, keyID)
+	if err == nil {
+		s.cacheKey(k)
+	}
+	return k, err
+}
+
+// keyTTL bounds how long a parsed key is trusted from memory. A rotated
+// key is picked up sooner anyway: a failed verification refetches.
+const keyTTL = 10 * time.Minute
+
+// maxCachedKeys bounds the memory cache; it is emptied when full, which
+// costs only a database read per key.
+const maxCachedKeys = 10000
+
+type cachedKey struct {
+	key     *federation.PublicKey
+	expires time.Time
+}
+
+// cachedKey returns a parsed key from memory: the inbox verifies every
+// POST, and reading and parsing the PEM each time was a fifth of its CPU.
+func (s *Service) cachedKey(keyID string) *federation.PublicKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.keyCache[keyID]
+	if !ok || time.Now().After(c.expires) {
+		return nil
+	}
+	return c.key
+}
+
+func (s *Service) cacheKey(k *federation.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keyCache == nil || len(s.keyCache) >= maxCachedKeys {
+		s.keyCache = map[string]cachedKey{}
+	}
+	s.keyCache[k.ID] = cachedKey{key: k, expires: time.Now().Add(keyTTL)}
+}
+
+func (s *Service) forgetKeys(owner string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, c := range s.keyCache {
+		if c.key.Owner == owner {
+			delete(s.keyCache, id)
+		}
+	}
+}
+
+func (s *Service) fetchKey(ctx context.Context, keyID string) (*federation.PublicKey, error) {
 	docURL, _, _ := strings.Cut(keyID, "#")
 	if s.IsLocal(docURL) {
 		// Our own actors (one node's CLI posting to its own inbox never

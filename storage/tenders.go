@@ -156,7 +156,7 @@ func putTender(ctx context.Context, tx *sql.Tx, r *TenderRecord) error {
 		if v == "" {
 			return nil
 		}
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO tender_tags (tender, kind, value) VALUES (?, ?, ?)`, t.ID, kind, v)
+		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO tender_tags (tender, kind, value, published) VALUES (?, ?, ?, ?)`, t.ID, kind, v, ms(t.Published))
 		return wrapErr(err)
 	}
 	for _, c := range t.Categories {
@@ -242,8 +242,21 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 	case q.Network:
 		where = append(where, "t.actor_id IS NULL AND EXISTS (SELECT 1 FROM follows f WHERE f.remote = t.owner AND f.direction = 'out' AND f.state = 'accepted')")
 	}
+	// The first tag filter drives the query through its date index; the
+	// others are checked per row.
+	from := `SELECT ` + tenderCols + ` FROM tenders t`
+	order := " ORDER BY t.published DESC, t.iri"
+	var driven bool
 	tag := func(kind, v string) {
-		where = append(where, "t.iri IN (SELECT tender FROM tender_tags WHERE kind = ? AND value = ?)")
+		if !driven {
+			driven = true
+			from = `SELECT ` + tenderCols + ` FROM tender_tags g JOIN tenders t ON t.iri = g.tender`
+			where = append([]string{"g.kind = ? AND g.value = ?"}, where...)
+			args = append([]any{kind, v}, args...)
+			order = " ORDER BY g.published DESC, g.tender"
+			return
+		}
+		where = append(where, "EXISTS (SELECT 1 FROM tender_tags x WHERE x.kind = ? AND x.value = ? AND x.tender = t.iri)")
 		args = append(args, kind, v)
 	}
 	if c := q.Filter.Category; c != "" {
@@ -263,7 +276,7 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 		where = append(where, cond)
 		args = append(args, ms(q.Now))
 	}
-	query := `SELECT ` + tenderCols + ` FROM tenders t`
+	query := from
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -271,7 +284,7 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 	if limit <= 0 {
 		limit = 100
 	}
-	query += " ORDER BY t.published DESC, t.iri LIMIT ?"
+	query += order + " LIMIT ?"
 	args = append(args, limit)
 	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -20,12 +20,16 @@ CREATE INDEX tenders_note ON tenders(note_iri);
 
 -- One row per category, region and language of a tender (and its lots'
 -- regions), lower-cased, so filters use an index.
+-- published is copied here so a filtered list walks one tag's index in
+-- date order and stops after a page, instead of sorting every match.
 CREATE TABLE tender_tags (
-	tender TEXT NOT NULL REFERENCES tenders(iri) ON DELETE CASCADE,
-	kind   TEXT NOT NULL CHECK (kind IN ('category', 'region', 'language')),
-	value  TEXT NOT NULL,
+	tender    TEXT NOT NULL REFERENCES tenders(iri) ON DELETE CASCADE,
+	kind      TEXT NOT NULL CHECK (kind IN ('category', 'region', 'language')),
+	value     TEXT NOT NULL,
+	published INTEGER NOT NULL,
 	PRIMARY KEY (kind, value, tender)
 ) WITHOUT ROWID;
+CREATE INDEX tender_tags_by_date ON tender_tags(kind, value, published);
 CREATE INDEX tender_tags_tender ON tender_tags(tender);
 
 -- Bids: side 'sent' on the bidder's node, 'received' on the owner's.
