@@ -179,7 +179,9 @@ func (n *Node) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		level := slog.LevelDebug
-		if rec.status >= 400 {
+		// 429s are left at debug: a flood must not become a flood of
+		// log lines.
+		if rec.status >= 400 && rec.status != http.StatusTooManyRequests {
 			level = slog.LevelInfo
 		}
 		n.Log.Log(r.Context(), level, "http", "method", r.Method, "path", r.URL.Path, "status", rec.status,

@@ -32,6 +32,7 @@ type DB struct {
 	read   *sql.DB
 	Now    func() time.Time
 	inbox  *groupCommitter
+	small  *txBatcher
 	notify chan struct{}
 }
 
@@ -72,6 +73,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	db.inbox = newGroupCommitter(db)
+	db.small = newTxBatcher(db)
 	return db, nil
 }
 
@@ -79,6 +81,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Close() error {
 	if db.inbox != nil {
 		db.inbox.close()
+	}
+	if db.small != nil {
+		db.small.close()
 	}
 	err1 := db.read.Close()
 	err2 := db.write.Close()

@@ -187,7 +187,7 @@ func (db *DB) PendingInbox(ctx context.Context, limit int) ([]*InboxItem, error)
 // InboxDone marks an activity processed, with the error that stopped it
 // (kept for operators; the activity is not retried).
 func (db *DB) InboxDone(ctx context.Context, seq int64, errMsg string) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.small.do(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE inbox SET processed = ?, error = ? WHERE seq = ?`, ms(db.Now()), errMsg, seq)
 		return wrapErr(err)
 	})

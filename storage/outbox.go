@@ -132,7 +132,7 @@ func (db *DB) NextDeliveryTime(ctx context.Context) (time.Time, error) {
 
 // DeliveryDone records a 2xx: the delivery is never sent again.
 func (db *DB) DeliveryDone(ctx context.Context, id int64, status int) error {
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.small.do(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = '', updated = ? WHERE id = ?`,
 			status, ms(db.Now()), id); err != nil {
 			return wrapErr(err)
@@ -152,7 +152,7 @@ func (db *DB) DeliveryFailed(ctx context.Context, id int64, status int, msg stri
 	if next.IsZero() {
 		state = DeliveryFailed
 	}
-	return db.withTx(ctx, func(tx *sql.Tx) error {
+	return db.small.do(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, next_try = ?, updated = ? WHERE id = ?`,
 			state, status, msg, ms(next), ms(db.Now()), id)
 		return wrapErr(err)
