@@ -286,39 +286,13 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 	}
 	query += order + " LIMIT ?"
 	args = append(args, limit)
-	rows, err := db.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, wrapErr(err)
-	}
-	defer rows.Close()
-	var out []*TenderRecord
-	for rows.Next() {
-		r, err := scanTender(rows)
-		if err != nil {
-			return nil, wrapErr(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrapErr(rows.Err())
+	return queryAll(ctx, db.read, scanTender, query, args...)
 }
 
 // DueTenders returns local active tenders whose deadline has passed and
 // whose closing has not been announced yet.
 func (db *DB) DueTenders(ctx context.Context, now time.Time) ([]*TenderRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+tenderCols+` FROM tenders WHERE closed_sent = 0 AND status = 'active' AND deadline <= ? AND actor_id IS NOT NULL LIMIT 100`, ms(now))
-	if err != nil {
-		return nil, wrapErr(err)
-	}
-	defer rows.Close()
-	var out []*TenderRecord
-	for rows.Next() {
-		r, err := scanTender(rows)
-		if err != nil {
-			return nil, wrapErr(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrapErr(rows.Err())
+	return queryAll(ctx, db.read, scanTender, `SELECT `+tenderCols+` FROM tenders WHERE closed_sent = 0 AND status = 'active' AND deadline <= ? AND actor_id IS NOT NULL LIMIT 100`, ms(now))
 }
 
 func putBid(ctx context.Context, tx *sql.Tx, r *BidRecord) error {
@@ -376,21 +350,8 @@ type BidQuery struct {
 
 // Bids lists bids oldest first.
 func (db *DB) Bids(ctx context.Context, q BidQuery) ([]*BidRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+bidCols+` FROM bids WHERE side = ? AND (? = 0 OR actor_id = ?) AND (? = '' OR tender = ?) ORDER BY created, iri`,
+	return queryAll(ctx, db.read, scanBid, `SELECT `+bidCols+` FROM bids WHERE side = ? AND (? = 0 OR actor_id = ?) AND (? = '' OR tender = ?) ORDER BY created, iri`,
 		q.Side, q.ActorID, q.ActorID, q.Tender, q.Tender)
-	if err != nil {
-		return nil, wrapErr(err)
-	}
-	defer rows.Close()
-	var out []*BidRecord
-	for rows.Next() {
-		r, err := scanBid(rows)
-		if err != nil {
-			return nil, wrapErr(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrapErr(rows.Err())
 }
 
 func putQuestion(ctx context.Context, tx *sql.Tx, r *QuestionRecord) error {
@@ -425,20 +386,7 @@ func (db *DB) GetQuestion(ctx context.Context, iri, side string) (*QuestionRecor
 
 // Questions lists the questions on a tender stored on one side.
 func (db *DB) Questions(ctx context.Context, tenderIRI, side string) ([]*QuestionRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+questionCols+` FROM questions WHERE tender = ? AND side = ? ORDER BY asked, iri`, tenderIRI, side)
-	if err != nil {
-		return nil, wrapErr(err)
-	}
-	defer rows.Close()
-	var out []*QuestionRecord
-	for rows.Next() {
-		r, err := scanQuestion(rows)
-		if err != nil {
-			return nil, wrapErr(err)
-		}
-		out = append(out, r)
-	}
-	return out, wrapErr(rows.Err())
+	return queryAll(ctx, db.read, scanQuestion, `SELECT `+questionCols+` FROM questions WHERE tender = ? AND side = ? ORDER BY asked, iri`, tenderIRI, side)
 }
 
 // Answers lists the public answers on a tender, oldest first.
@@ -484,4 +432,22 @@ func (db *DB) Notifications(ctx context.Context, actorID int64, limit int) ([]*N
 // AddNotification records one notification (replays are ignored).
 func (db *DB) AddNotification(ctx context.Context, n *Notification) error {
 	return db.Apply(ctx, &Change{Notifications: []*Notification{n}})
+}
+
+// queryAll runs a read query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q *sql.DB, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, wrapErr(err)
+		}
+		out = append(out, r)
+	}
+	return out, wrapErr(rows.Err())
 }
