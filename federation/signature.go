@@ -357,8 +357,9 @@ func newHTTPSigVerifier(r *http.Request, params map[string]string) (httpsig.Veri
 
 // canonicalSignatureHeader rebuilds a Signature header from parsed
 // parameters in the one form httpsig parses as we do. Values containing a
-// comma or a quote cannot be expressed in that form and are refused; no
-// real keyId or header list contains them.
+// comma, a quote, a backslash (httpsig does not unescape) or anything but
+// printable ASCII cannot be expressed faithfully in that form and are
+// refused; no real keyId or header list contains them.
 func canonicalSignatureHeader(params map[string]string) (string, error) {
 	var b strings.Builder
 	for _, name := range []string{"keyId", "algorithm", "created", "expires", "headers", "signature"} {
@@ -366,7 +367,7 @@ func canonicalSignatureHeader(params map[string]string) (string, error) {
 		if !ok {
 			continue
 		}
-		if strings.ContainsAny(val, `,"`) {
+		if strings.ContainsAny(val, `,"\\`) || !printableASCII(val) {
 			return "", unauthorized("malformed signature")
 		}
 		if b.Len() > 0 {
@@ -657,4 +658,13 @@ func (l *HostLimiter) Allow(host string, now time.Time) bool {
 		l.hosts[host] = lim
 	}
 	return lim.AllowN(now, 1)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
