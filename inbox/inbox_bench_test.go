@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/coopnet/coopnet/actors"
+	"github.com/coopnet/coopnet/config"
 	"github.com/coopnet/coopnet/federation"
 	"github.com/coopnet/coopnet/testrig"
 )
@@ -80,7 +81,8 @@ func presignNotes(b *testing.B, p *testrig.Peer, inboxURL, local string, n int) 
 // ns/op is wall time per accepted activity, so 1e9/ns_op is accepted/s.
 func BenchmarkInboxAccept(b *testing.B) {
 	clock := testrig.NewClock()
-	n := testrig.NewNode(b, clock)
+	// Rate limits off, as for any throughput measurement.
+	n := testrig.NewNode(b, clock, func(c *config.Config) { c.Limits.InboxPerHost = 0 })
 	n.CreateActor("acoop", actors.Profile{})
 	p := testrig.NewPeer(b, clock, "alice")
 	local := n.ActorURL("acoop")
