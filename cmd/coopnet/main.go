@@ -148,7 +148,8 @@ type stringList []string
 
 func (s *stringList) String() string { return strings.Join(*s, ",") }
 
-// Set appends one value; a comma-separated value adds several.
+// Set appends one value. Values are not split on commas: a region such as
+// "Ottawa, ON" is one value; repeat the flag for several.
 func (s *stringList) Set(v string) error {
 	*s = append(*s, v)
 	return nil
