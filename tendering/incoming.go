@@ -185,6 +185,12 @@ func (s *Service) onNote(ctx context.Context, act *inbox.Incoming) error {
 		if q.Text == "" {
 			return tender.Errorf(tender.EInvalid, "empty question")
 		}
+		// The asker's node checks this too, but a Mastodon reply has no
+		// such node: after the deadline or a cancellation it is not a
+		// question any more (the error is kept on the inbox row).
+		if err := rec.Tender.CheckQuestion(q, s.now()); err != nil {
+			return err
+		}
 		if _, err := s.DB.GetQuestion(ctx, q.ID, storage.QuestionReceived); err == nil {
 			return nil
 		}

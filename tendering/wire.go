@@ -402,7 +402,11 @@ func NoteForTender(t *tender.Tender, noteID, followers string, now time.Time) *N
 		b.WriteString("</p>")
 	}
 	for _, a := range t.Awards {
-		b.WriteString("<p>" + html.EscapeString(fmt.Sprintf("Awarded %s %s", tender.FormatAmount(a.Amount, a.Currency), a.Currency)) + "</p>")
+		what := "the whole tender"
+		if l := t.Lot(a.Lot); l != nil {
+			what = "lot “" + l.Title + "”"
+		}
+		b.WriteString("<p>" + html.EscapeString(fmt.Sprintf("Awarded: %s to %s for %s %s", what, a.Winner, tender.FormatAmount(a.Amount, a.Currency), a.Currency)) + "</p>")
 	}
 	if t.Status == tender.StatusCancelled {
 		b.WriteString("<p>" + html.EscapeString("Cancelled: "+t.CancelReason) + "</p>")
