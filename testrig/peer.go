@@ -40,6 +40,9 @@ type Peer struct {
 	// Status, when set, is the status the inbox answers (after recording);
 	// 0 means 202.
 	Status atomic.Int32
+	// Hang, when set, makes the inbox hold every POST without answering
+	// until the sender gives up or the test ends: a peer that hangs.
+	Hang atomic.Bool
 
 	t        testing.TB
 	verifier *federation.Verifier
@@ -47,6 +50,7 @@ type Peer struct {
 	received []Received
 	gets     []string
 	extra    map[string][]byte
+	closed   chan struct{}
 }
 
 // Received is one delivery the peer accepted.
@@ -68,9 +72,12 @@ func NewPeer(t testing.TB, clock *Clock, username string) *Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Peer{Username: username, Key: key, Clock: clock, t: t, extra: map[string][]byte{}}
+	p := &Peer{Username: username, Key: key, Clock: clock, t: t, extra: map[string][]byte{}, closed: make(chan struct{})}
 	p.Server = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.Server.Close)
+	t.Cleanup(func() {
+		close(p.closed)
+		p.Server.Close()
+	})
 	p.URL = p.Server.URL
 	p.ActorIRI = p.URL + "/users/" + username
 	p.KeyID = p.ActorIRI + "#main-key"
@@ -138,6 +145,13 @@ func (p *Peer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", federation.ContentTypeActivity)
 		_ = json.NewEncoder(w).Encode(p.ActorDoc())
 	case r.Method == http.MethodPost && (r.URL.Path == "/inbox" || r.URL.Path == "/users/"+p.Username+"/inbox"):
+		if p.Hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-p.closed:
+			}
+			return
+		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		key, err := p.verifier.Verify(r.Context(), r, body)
 		if err != nil {
