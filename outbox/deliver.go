@@ -39,7 +39,8 @@ type Deliverer struct {
 	mu        sync.Mutex
 	busy      map[int64]bool
 	perHost   map[string]int
-	recording int // sends whose slot is free but whose outcome is not yet stored
+	recording int              // sends whose slot is free but whose outcome is not yet stored
+	bodies    map[int64][]byte // activity bodies by row id, shared by the deliveries of a fan-out
 	wg        sync.WaitGroup
 }
 
@@ -175,6 +176,9 @@ func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery, posted func(
 	}
 	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
 	if err == nil {
+		dl.Body, err = d.body(ctx, dl.ActivityID)
+	}
+	if err == nil {
 		var signer *federation.Signer
 		signer, err = d.Outbox.Actors.Signer(a)
 		if err == nil {
@@ -250,4 +254,26 @@ func NextAttempt(status, attempts int, age, giveUp time.Duration, jitter float64
 		d = max(giveUp-age, time.Second)
 	}
 	return d
+}
+
+// body returns an activity's body, from memory when a recent delivery of
+// the same activity read it.
+func (d *Deliverer) body(ctx context.Context, activityID int64) ([]byte, error) {
+	d.mu.Lock()
+	b, ok := d.bodies[activityID]
+	d.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := d.Outbox.DB.ActivityBody(ctx, activityID)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.bodies == nil || len(d.bodies) >= 64 {
+		d.bodies = map[int64][]byte{}
+	}
+	d.bodies[activityID] = b
+	d.mu.Unlock()
+	return b, nil
 }

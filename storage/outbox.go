@@ -87,13 +87,13 @@ type Delivery struct {
 	LastError  string
 	Created    time.Time
 	Updated    time.Time
-	Body       []byte // filled by DueDeliveries only
+	Body       []byte // filled by the deliverer from ActivityBody
 }
 
 // DueDeliveries returns up to limit pending deliveries whose time has come,
 // oldest first, skipping the ids in busy (those being sent right now).
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, busy map[int64]bool) ([]*Delivery, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT d.id, d.activity_id, a.iri, ac.username, a.actor_id, d.inbox, d.host, d.attempts, d.next_try, d.created, a.body
+	rows, err := db.read.QueryContext(ctx, `SELECT d.id, d.activity_id, a.iri, ac.username, a.actor_id, d.inbox, d.host, d.attempts, d.next_try, d.created
 		FROM deliveries d JOIN activities a ON a.id = d.activity_id JOIN actors ac ON ac.id = a.actor_id
 		WHERE d.state = 'pending' AND d.next_try <= ? ORDER BY d.next_try, d.id LIMIT ?`, ms(now), limit+len(busy))
 	if err != nil {
@@ -104,7 +104,7 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, busy 
 	for rows.Next() {
 		d := &Delivery{State: DeliveryPending}
 		var next, created int64
-		if err := rows.Scan(&d.ID, &d.ActivityID, &d.Activity, &d.Actor, &d.ActorID, &d.Inbox, &d.Host, &d.Attempts, &next, &created, &d.Body); err != nil {
+		if err := rows.Scan(&d.ID, &d.ActivityID, &d.Activity, &d.Actor, &d.ActorID, &d.Inbox, &d.Host, &d.Attempts, &next, &created); err != nil {
 			return nil, wrapErr(err)
 		}
 		if busy[d.ID] {
@@ -117,6 +117,16 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, busy 
 		}
 	}
 	return out, wrapErr(rows.Err())
+}
+
+// ActivityBody returns the stored body of an outgoing activity by row id.
+// DueDeliveries leaves bodies out: a fan-out has a thousand rows sharing
+// one body, and re-reading it with every row on every poll cost more than
+// the signatures.
+func (db *DB) ActivityBody(ctx context.Context, activityID int64) ([]byte, error) {
+	var body []byte
+	err := db.read.QueryRowContext(ctx, `SELECT body FROM activities WHERE id = ?`, activityID).Scan(&body)
+	return body, wrapErr(err)
 }
 
 // NextDeliveryTime returns when the earliest pending delivery is due, or
