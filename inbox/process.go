@@ -139,10 +139,16 @@ func (in *Inbox) follow(ctx context.Context, act *Incoming) error {
 	if err != nil {
 		return err
 	}
+	existing, _ := in.DB.GetFollow(ctx, target.ID, remote.IRI, storage.DirFollower)
+	if existing != nil && existing.ActivityID == act.Item.Activity {
+		// This very Follow was applied before a crash stopped the worker
+		// from marking it done: its Accept is already queued.
+		return nil
+	}
 	f := &storage.Follow{ActorID: target.ID, Remote: remote.IRI, Direction: storage.DirFollower, State: storage.StateAccepted, ActivityID: act.Item.Activity, Created: in.Now().UTC()}
 	if target.ManualApproval {
 		f.State = storage.StatePending
-		if existing, err := in.DB.GetFollow(ctx, target.ID, remote.IRI, storage.DirFollower); err == nil && existing.State == storage.StateAccepted {
+		if existing != nil && existing.State == storage.StateAccepted {
 			f.State = storage.StateAccepted
 		}
 	}

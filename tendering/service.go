@@ -300,6 +300,9 @@ func (s *Service) Ask(ctx context.Context, a *storage.LocalActor, tenderIRI, tex
 		return nil, err
 	}
 	t := rec.Tender
+	if err := s.notSameNode(t); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	q := &tender.Question{ID: s.newID(a, "questions"), Tender: t.ID, Author: s.Actors.ActorURL(a.Username), Text: strings.TrimSpace(text), Asked: now}
 	if err := t.CheckQuestion(q, now); err != nil {
@@ -393,6 +396,9 @@ func (s *Service) Submit(ctx context.Context, a *storage.LocalActor, b *tender.B
 		return nil, err
 	}
 	t := rec.Tender
+	if err := s.notSameNode(t); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	b.ID = s.newID(a, "bids")
 	b.Bidder = s.Actors.ActorURL(a.Username)
@@ -501,4 +507,15 @@ func (s *Service) Award(ctx context.Context, a *storage.LocalActor, bidIRI, reas
 	}
 	aw := rec.Tender.Awards[len(rec.Tender.Awards)-1]
 	return &aw, nil
+}
+
+// notSameNode refuses to ask about or bid on a tender of a co-op hosted on
+// this same node: activities between local actors are not delivered yet
+// (the outbox sends only to remote inboxes), and a bid that could never
+// arrive must not sit "submitted" forever.
+func (s *Service) notSameNode(t *tender.Tender) error {
+	if s.Actors.IsLocal(t.Owner) {
+		return tender.Errorf(tender.EConflict, "%s is hosted on this node; co-ops on the same node cannot yet bid on or ask about each other's tenders", t.Owner)
+	}
+	return nil
 }
