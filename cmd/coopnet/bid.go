@@ -24,16 +24,13 @@ func cmdQuestion(ctx context.Context, env *cliEnv, args []string) error {
 
 // withActing opens the node and picks the acting co-op.
 func withActing(ctx context.Context, env *cliEnv, cfg, as string, fn func(*node.Node, *storage.LocalActor) error) error {
-	n, err := openNode(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := actingActor(ctx, n, as)
-	if err != nil {
-		return err
-	}
-	return fn(n, a)
+	return withNode(ctx, env, cfg, func(n *node.Node) error {
+		a, err := actingActor(ctx, n, as)
+		if err != nil {
+			return err
+		}
+		return fn(n, a)
+	})
 }
 
 func cmdQuestionAsk(ctx context.Context, env *cliEnv, args []string) error {

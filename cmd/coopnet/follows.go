@@ -22,16 +22,13 @@ type followJSON struct {
 
 // withLocal opens the node and loads the local actor named by username.
 func withLocal(ctx context.Context, env *cliEnv, cfg, username string, fn func(*node.Node, *storage.LocalActor) error) error {
-	n, err := openNode(ctx, env, cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := n.Actors.Get(ctx, username)
-	if err != nil {
-		return err
-	}
-	return fn(n, a)
+	return withNode(ctx, env, cfg, func(n *node.Node) error {
+		a, err := n.Actors.Get(ctx, username)
+		if err != nil {
+			return err
+		}
+		return fn(n, a)
+	})
 }
 
 func cmdFollow(ctx context.Context, env *cliEnv, args []string) error {

@@ -255,6 +255,16 @@ func openNode(ctx context.Context, env *cliEnv, cfgPath string) (*node.Node, err
 	return node.New(ctx, cfg, node.Options{Log: log})
 }
 
+// withNode opens the node, runs fn and closes the node again.
+func withNode(ctx context.Context, env *cliEnv, cfgPath string, fn func(*node.Node) error) error {
+	n, err := openNode(ctx, env, cfgPath)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	return fn(n)
+}
+
 func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
 	fs, _ := flagSet(env, "version", "version")
 	if _, err := parse(fs, args, 0, 0); err != nil {
