@@ -11,26 +11,19 @@ import (
 	"github.com/coopnet/coopnet/storage"
 )
 
-func cmdActor(ctx context.Context, env *cliEnv, args []string) error {
-	sub := map[string]func(context.Context, *cliEnv, []string) error{
-		"create": cmdActorCreate, "list": cmdActorList, "update": cmdActorUpdate, "delete": cmdActorDelete, "show": cmdActorShow,
-	}
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprint(env.stdout, `Usage: coopnet actor SUBCOMMAND
+const actorHelp = `Usage: coopnet actor SUBCOMMAND
 
   create USERNAME [--name N] [--summary S] [--region R]... [--category C]... [--language L]... [--manual-approval] [--icon URL]
   list [--json]
   show USERNAME [--json]
   update USERNAME [same flags as create]   sends Update to followers
   delete USERNAME                          sends Delete; the actor URL answers 410 from then on
-`)
-		return nil
-	}
-	f, ok := sub[args[0]]
-	if !ok {
-		return usagef("unknown subcommand %q (try coopnet actor --help)", args[0])
-	}
-	return f(ctx, env, args[1:])
+`
+
+func cmdActor(ctx context.Context, env *cliEnv, args []string) error {
+	return subcommands(ctx, env, "actor", actorHelp, map[string]func(context.Context, *cliEnv, []string) error{
+		"create": cmdActorCreate, "list": cmdActorList, "update": cmdActorUpdate, "delete": cmdActorDelete, "show": cmdActorShow,
+	}, args)
 }
 
 // profileFlags are the flags create and update share.

@@ -255,6 +255,30 @@ func openNode(ctx context.Context, env *cliEnv, cfgPath string) (*node.Node, err
 	return node.New(ctx, cfg, node.Options{Log: log})
 }
 
+// subcommands dispatches a command group. Flags given before the
+// subcommand (coopnet tender -config F publish ...) are passed on to it, so
+// flags may stand anywhere, as for every other command.
+func subcommands(ctx context.Context, env *cliEnv, group, help string, subs map[string]func(context.Context, *cliEnv, []string) error, args []string) error {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-h" && args[i] != "--help" && args[i] != "-help" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		i++
+		if name == "config" && !hasValue {
+			i++ // -config FILE
+		}
+	}
+	if i >= len(args) || args[i] == "--help" || args[i] == "-h" || args[i] == "-help" || args[i] == "help" {
+		fmt.Fprint(env.stdout, help)
+		return nil
+	}
+	f, ok := subs[args[i]]
+	if !ok {
+		return usagef("unknown subcommand %q (try coopnet %s --help)", args[i], group)
+	}
+	rest := append(append([]string{}, args[:i]...), args[i+1:]...)
+	return f(ctx, env, rest)
+}
+
 // withNode opens the node, runs fn and closes the node again.
 func withNode(ctx context.Context, env *cliEnv, cfgPath string, fn func(*node.Node) error) error {
 	n, err := openNode(ctx, env, cfgPath)

@@ -104,6 +104,15 @@ func TestActorCreateAndList(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 
+	// And before the subcommand of a group.
+	cfg2 := writeConfig(t, 8081, "")
+	if r := cli(t, nil, "actor", "-config", cfg2, "create", "early"); r.code != 0 {
+		t.Fatalf("-config before the subcommand: exit %d: %s", r.code, r.stderr)
+	}
+	if r := cli(t, nil, "actor", "--config="+cfg2, "show", "early", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"username": "early"`) {
+		t.Fatalf("--config= before the subcommand: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+
 	r = cli(t, nil, "actor", "list", "--json", "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)

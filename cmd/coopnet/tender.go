@@ -32,19 +32,6 @@ func actingActor(ctx context.Context, n *node.Node, as string) (*storage.LocalAc
 	return list[0], nil
 }
 
-// subcommands dispatches a command group.
-func subcommands(ctx context.Context, env *cliEnv, group, help string, subs map[string]func(context.Context, *cliEnv, []string) error, args []string) error {
-	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
-		fmt.Fprint(env.stdout, help)
-		return nil
-	}
-	f, ok := subs[args[0]]
-	if !ok {
-		return usagef("unknown subcommand %q (try coopnet %s --help)", args[0], group)
-	}
-	return f(ctx, env, args[1:])
-}
-
 const tenderHelp = `Usage: coopnet tender SUBCOMMAND
 
   publish --title T --description D --deadline RFC3339 [--category C]... [--region R]... [--language L]...
