@@ -45,6 +45,18 @@ func (in *Inbox) ProcessPending(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Marks are committed together at the end of the pass: one fsync for
+	// the batch instead of one per activity, which competed with the
+	// group commits of the inbox itself. A crash before that commit makes
+	// the pass run again; handlers are idempotent.
+	var done []storage.InboxMark
+	defer func() {
+		if len(done) > 0 {
+			if err := in.DB.InboxDoneMany(context.WithoutCancel(ctx), done); err != nil {
+				in.Log.Error("mark activities processed", "err", err)
+			}
+		}
+	}()
 	for _, it := range items {
 		msg := ""
 		if err := in.apply(ctx, it); err != nil {
@@ -55,9 +67,7 @@ func (in *Inbox) ProcessPending(ctx context.Context, limit int) (int, error) {
 			msg = err.Error()
 			in.Log.Info("activity not applied", "id", it.Activity, "type", it.Type, "err", err)
 		}
-		if err := in.DB.InboxDone(ctx, it.Seq, msg); err != nil {
-			return 0, err
-		}
+		done = append(done, storage.InboxMark{Seq: it.Seq, Error: msg})
 	}
 	return len(items), nil
 }
@@ -139,12 +149,12 @@ func (in *Inbox) follow(ctx context.Context, act *Incoming) error {
 	if err != nil {
 		return err
 	}
-	existing, _ := in.DB.GetFollow(ctx, target.ID, remote.IRI, storage.DirFollower)
-	if existing != nil && existing.ActivityID == act.Item.Activity {
+	if _, err := in.DB.ActivityByIRI(ctx, in.Outbox.FollowResponseID(target, "Accept", act.Item.Activity)); err == nil {
 		// This very Follow was applied before a crash stopped the worker
 		// from marking it done: its Accept is already queued.
 		return nil
 	}
+	existing, _ := in.DB.GetFollow(ctx, target.ID, remote.IRI, storage.DirFollower)
 	f := &storage.Follow{ActorID: target.ID, Remote: remote.IRI, Direction: storage.DirFollower, State: storage.StateAccepted, ActivityID: act.Item.Activity, Created: in.Now().UTC()}
 	if target.ManualApproval {
 		f.State = storage.StatePending

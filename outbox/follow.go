@@ -2,6 +2,8 @@ package outbox
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/coopnet/coopnet/federation"
@@ -23,8 +25,17 @@ type followRef struct {
 // local, addressed to the follower's personal inbox.
 func (o *Outbox) FollowResponse(ctx context.Context, local *storage.LocalActor, remote *storage.RemoteActor, typ, followID string) (*storage.Outgoing, error) {
 	act := o.New(local, typ, followRef{ID: followID, Type: "Follow", Actor: remote.IRI, Object: o.Actors.ActorURL(local.Username)})
+	act.ID = o.FollowResponseID(local, typ, followID)
 	act.To = []string{remote.IRI}
 	return o.Prepare(ctx, local, act, false)
+}
+
+// FollowResponseID is the id of our Accept or Reject of one Follow. It is
+// derived from the Follow's id, so that a Follow applied again after a
+// crash finds its answer already queued instead of sending a second one.
+func (o *Outbox) FollowResponseID(local *storage.LocalActor, typ, followID string) string {
+	sum := sha256.Sum256([]byte(followID))
+	return o.Actors.ActorURL(local.Username) + "/activities/" + strings.ToLower(typ) + "-" + hex.EncodeToString(sum[:16])
 }
 
 // ActivityOwner returns the local actor under whose URL an id lives.

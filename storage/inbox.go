@@ -193,6 +193,25 @@ func (db *DB) InboxDone(ctx context.Context, seq int64, errMsg string) error {
 	})
 }
 
+// InboxMark marks one activity processed, with the error that stopped it.
+type InboxMark struct {
+	Seq   int64
+	Error string
+}
+
+// InboxDoneMany marks several activities processed in one transaction.
+func (db *DB) InboxDoneMany(ctx context.Context, marks []InboxMark) error {
+	return db.withTx(ctx, func(tx *sql.Tx) error {
+		now := ms(db.Now())
+		for _, m := range marks {
+			if _, err := tx.ExecContext(ctx, `UPDATE inbox SET processed = ?, error = ? WHERE seq = ?`, now, m.Error, m.Seq); err != nil {
+				return wrapErr(err)
+			}
+		}
+		return nil
+	})
+}
+
 // InboxActivity returns one stored incoming activity by id.
 func (db *DB) InboxActivity(ctx context.Context, id string) (*InboxItem, error) {
 	it := &InboxItem{Activity: id}
