@@ -235,6 +235,15 @@ func (t *Tender) CheckBid(b *Bid, now time.Time) error {
 	if t.Budget != nil && b.Currency != t.Budget.Currency {
 		return FieldErrorf("currency", "the tender is priced in %s, not %s", t.Budget.Currency, b.Currency)
 	}
+	// A tender may budget only its lots; a bid is priced in the currency
+	// of the lot it is for, or of any budgeted lot for a whole-tender bid.
+	if t.Budget == nil {
+		for _, l := range t.Lots {
+			if l.Budget != nil && (b.Lot == "" || b.Lot == l.ID) && b.Currency != l.Budget.Currency {
+				return FieldErrorf("currency", "the tender is priced in %s, not %s", l.Budget.Currency, b.Currency)
+			}
+		}
+	}
 	if err := checkText("text", b.Text, MaxText, true); err != nil {
 		return err
 	}

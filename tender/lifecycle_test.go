@@ -228,7 +228,23 @@ func TestCheckBid(t *testing.T) {
 		{name: "no currency", bid: func(b *Bid) { b.Currency = "" }, code: EInvalid, field: "currency"},
 		{name: "unknown currency", bid: func(b *Bid) { b.Currency = "EUX" }, code: EInvalid, field: "currency"},
 		{name: "other currency", bid: func(b *Bid) { b.Currency = "USD" }, code: EInvalid, field: "currency"},
-		{name: "any currency without budget", tender: func(x *Tender) { x.Budget = nil }, bid: func(b *Bid) { b.Currency = "USD" }},
+		{name: "any currency without budget", tender: func(x *Tender) {
+			x.Budget = nil
+			for i := range x.Lots {
+				x.Lots[i].Budget = nil
+			}
+		}, bid: func(b *Bid) { b.Currency = "USD" }},
+		{name: "lot budget currency without tender budget", tender: func(x *Tender) {
+			x.Budget = nil
+			x.Lots[0].Budget = &Budget{Max: 100, Currency: "CAD"}
+		}, bid: func(b *Bid) { b.Lot = ""; b.Currency = "EUR" }, code: EInvalid, field: "currency"},
+		{name: "lot budget currency matches", tender: func(x *Tender) {
+			x.Budget = nil
+			for i := range x.Lots {
+				x.Lots[i].Budget = nil
+			}
+			x.Lots[0].Budget = &Budget{Max: 100, Currency: "CAD"}
+		}, bid: func(b *Bid) { b.Lot = ""; b.Currency = "CAD" }},
 		{name: "no text", bid: func(b *Bid) { b.Text = " " }, code: EInvalid, field: "text"},
 		{name: "text too long", bid: func(b *Bid) { b.Text = strings.Repeat("x", MaxText+1) }, code: EInvalid, field: "text"},
 		{name: "plan too long", bid: func(b *Bid) { b.DeliveryPlan = strings.Repeat("x", MaxText+1) }, code: EInvalid, field: "delivery-plan"},

@@ -163,6 +163,12 @@ func cmdTenderPublish(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	currency := tender.NormalizeCurrency(*f.currency)
+	if currency != "" && !tender.ValidCurrency(currency) {
+		return tender.FieldErrorf("currency", "%q is not an ISO 4217 currency code", *f.currency)
+	}
+	if currency != "" && *f.budgetMin == "" && *f.budgetMax == "" && !lotHasBudget(f.lots) {
+		return tender.FieldErrorf("currency", "given without --budget-min/--budget-max or a lot budget: it would price nothing")
+	}
 	t := &tender.Tender{
 		Title: *f.title, Description: *f.description, Categories: f.categories, Regions: f.regions, Languages: f.languages,
 		Parent: *f.parent, Eligibility: *f.eligibility,
@@ -350,4 +356,14 @@ func cmdTenderCancel(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "cancelled %q\n%s\n", t.Title, t.ID)
 	return nil
+}
+
+// lotHasBudget reports whether any --lot value carries a budget.
+func lotHasBudget(lots []string) bool {
+	for _, l := range lots {
+		if parts := strings.Split(l, "|"); len(parts) > 2 && strings.TrimSpace(parts[2]) != "" {
+			return true
+		}
+	}
+	return false
 }
