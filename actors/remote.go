@@ -305,6 +305,9 @@ func (s *Service) Lookup(ctx context.Context, who string) (*storage.RemoteActor,
 		return s.Remote(ctx, who, true)
 	}
 	iri, err := s.Client.WebFinger(ctx, who)
+	if tender.ErrorCode(err) == tender.ENotFound {
+		return nil, tender.Errorf(tender.ENotFound, "%s: no such account (its server's WebFinger answered 404)", who)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("webfinger %s: %w", who, err)
 	}
