@@ -84,23 +84,20 @@ func cmdActorCreate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := n.Actors.Create(ctx, pos[0], actors.Profile{
-		Name: *p.name, Summary: *p.summary, Icon: *p.icon, ManualApproval: *p.manual,
-		Regions: p.regions, Categories: p.categories, Languages: p.languages,
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := n.Actors.Create(ctx, pos[0], actors.Profile{
+			Name: *p.name, Summary: *p.summary, Icon: *p.icon, ManualApproval: *p.manual,
+			Regions: p.regions, Categories: p.categories, Languages: p.languages,
+		})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(env.stdout, toActorJSON(n, a))
+		}
+		fmt.Fprintf(env.stdout, "created @%s\n%s\n", n.Actors.Handle(a.Username), n.Actors.ActorURL(a.Username))
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.stdout, toActorJSON(n, a))
-	}
-	fmt.Fprintf(env.stdout, "created @%s\n%s\n", n.Actors.Handle(a.Username), n.Actors.ActorURL(a.Username))
-	return nil
 }
 
 func cmdActorList(ctx context.Context, env *cliEnv, args []string) error {
@@ -109,28 +106,25 @@ func cmdActorList(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	list, err := n.DB.LocalActors(ctx)
-	if err != nil {
-		return err
-	}
-	out := []actorJSON{}
-	for _, a := range list {
-		out = append(out, toActorJSON(n, a))
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, a := range out {
-		rows = append(rows, []string{a.Username, "@" + a.Handle, a.Name, a.ID})
-	}
-	printTable(env.stdout, []string{"USERNAME", "HANDLE", "NAME", "ID"}, rows)
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		list, err := n.DB.LocalActors(ctx)
+		if err != nil {
+			return err
+		}
+		out := []actorJSON{}
+		for _, a := range list {
+			out = append(out, toActorJSON(n, a))
+		}
+		if *asJSON {
+			return printJSON(env.stdout, out)
+		}
+		var rows [][]string
+		for _, a := range out {
+			rows = append(rows, []string{a.Username, "@" + a.Handle, a.Name, a.ID})
+		}
+		printTable(env.stdout, []string{"USERNAME", "HANDLE", "NAME", "ID"}, rows)
+		return nil
+	})
 }
 
 func cmdActorShow(ctx context.Context, env *cliEnv, args []string) error {
@@ -140,22 +134,19 @@ func cmdActorShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := n.Actors.Get(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	j := toActorJSON(n, a)
-	if *asJSON {
-		return printJSON(env.stdout, j)
-	}
-	fmt.Fprintf(env.stdout, "%s (@%s)\n%s\nregions: %s\ncategories: %s\nlanguages: %s\nmanual approval: %v\n%s\n",
-		j.Name, j.Handle, j.Summary, strings.Join(j.Regions, ", "), strings.Join(j.Categories, ", "), strings.Join(j.Languages, ", "), j.ManualApproval, j.ID)
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := n.Actors.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		j := toActorJSON(n, a)
+		if *asJSON {
+			return printJSON(env.stdout, j)
+		}
+		fmt.Fprintf(env.stdout, "%s (@%s)\n%s\nregions: %s\ncategories: %s\nlanguages: %s\nmanual approval: %v\n%s\n",
+			j.Name, j.Handle, j.Summary, strings.Join(j.Regions, ", "), strings.Join(j.Categories, ", "), strings.Join(j.Languages, ", "), j.ManualApproval, j.ID)
+		return nil
+	})
 }
 
 func cmdActorUpdate(ctx context.Context, env *cliEnv, args []string) error {
@@ -165,47 +156,44 @@ func cmdActorUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := n.Actors.Get(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	prof := actors.Profile{Name: a.Name, Summary: a.Summary, Icon: a.Icon, ManualApproval: a.ManualApproval, Regions: a.Regions, Categories: a.Categories, Languages: a.Languages}
-	if set["name"] {
-		prof.Name = *p.name
-	}
-	if set["summary"] {
-		prof.Summary = *p.summary
-	}
-	if set["icon"] {
-		prof.Icon = *p.icon
-	}
-	if set["manual-approval"] {
-		prof.ManualApproval = *p.manual
-	}
-	if set["region"] {
-		prof.Regions = p.regions
-	}
-	if set["category"] {
-		prof.Categories = p.categories
-	}
-	if set["language"] {
-		prof.Languages = p.languages
-	}
-	if err := n.Actors.ApplyProfile(a, prof); err != nil {
-		return err
-	}
-	if err := n.Outbox.UpdateActor(ctx, a); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "updated @%s\n%s\n", n.Actors.Handle(a.Username), n.Actors.ActorURL(a.Username))
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := n.Actors.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		prof := actors.Profile{Name: a.Name, Summary: a.Summary, Icon: a.Icon, ManualApproval: a.ManualApproval, Regions: a.Regions, Categories: a.Categories, Languages: a.Languages}
+		if set["name"] {
+			prof.Name = *p.name
+		}
+		if set["summary"] {
+			prof.Summary = *p.summary
+		}
+		if set["icon"] {
+			prof.Icon = *p.icon
+		}
+		if set["manual-approval"] {
+			prof.ManualApproval = *p.manual
+		}
+		if set["region"] {
+			prof.Regions = p.regions
+		}
+		if set["category"] {
+			prof.Categories = p.categories
+		}
+		if set["language"] {
+			prof.Languages = p.languages
+		}
+		if err := n.Actors.ApplyProfile(a, prof); err != nil {
+			return err
+		}
+		if err := n.Outbox.UpdateActor(ctx, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "updated @%s\n%s\n", n.Actors.Handle(a.Username), n.Actors.ActorURL(a.Username))
+		return nil
+	})
 }
 
 func cmdActorDelete(ctx context.Context, env *cliEnv, args []string) error {
@@ -214,18 +202,15 @@ func cmdActorDelete(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := n.Actors.Get(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if err := n.Outbox.DeleteActor(ctx, a); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "deleted @%s\n", n.Actors.Handle(a.Username))
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := n.Actors.Get(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if err := n.Outbox.DeleteActor(ctx, a); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "deleted @%s\n", n.Actors.Handle(a.Username))
+		return nil
+	})
 }

@@ -34,30 +34,35 @@ func withActing(ctx context.Context, env *cliEnv, cfg, as string, fn func(*node.
 }
 
 func cmdQuestionAsk(ctx context.Context, env *cliEnv, args []string) error {
-	fs, cfg := flagSet(env, "question ask", "question ask TENDER_URL --text TEXT [--as ACTOR]")
-	text := fs.String("text", "", "the question")
-	as := fs.String("as", "", "the local co-op asking")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(*text) == "" {
-		return tender.FieldErrorf("text", "required")
-	}
-	return withActing(ctx, env, *cfg, *as, func(n *node.Node, a *storage.LocalActor) error {
-		q, err := n.Tendering.Ask(ctx, a, pos[0], *text)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.stdout, "question sent to the tender's owner\n%s\n", q.ID)
-		return nil
-	})
+	return questionCommand(ctx, env, args, "ask", "TENDER_URL", "the question", "the local co-op asking",
+		func(n *node.Node, a *storage.LocalActor, url, text string) (string, error) {
+			q, err := n.Tendering.Ask(ctx, a, url, text)
+			if err != nil {
+				return "", err
+			}
+			return "question sent to the tender's owner\n" + q.ID, nil
+		})
 }
 
 func cmdQuestionAnswer(ctx context.Context, env *cliEnv, args []string) error {
-	fs, cfg := flagSet(env, "question answer", "question answer QUESTION_URL --text TEXT [--as ACTOR]")
-	text := fs.String("text", "", "the answer (public)")
-	as := fs.String("as", "", "the local co-op answering")
+	return questionCommand(ctx, env, args, "answer", "QUESTION_URL", "the answer (public)", "the local co-op answering",
+		func(n *node.Node, a *storage.LocalActor, url, text string) (string, error) {
+			ans, err := n.Tendering.Answer(ctx, a, url, text)
+			if err != nil {
+				return "", err
+			}
+			return "answer published\n" + ans.IRI, nil
+		})
+}
+
+// questionCommand is what question ask and question answer share: one URL
+// argument, a required --text, the acting co-op, and a result whose last
+// line is the new object's URL.
+func questionCommand(ctx context.Context, env *cliEnv, args []string, sub, arg, textHelp, asHelp string,
+	act func(n *node.Node, a *storage.LocalActor, url, text string) (string, error)) error {
+	fs, cfg := flagSet(env, "question "+sub, "question "+sub+" "+arg+" --text TEXT [--as ACTOR]")
+	text := fs.String("text", "", textHelp)
+	as := fs.String("as", "", asHelp)
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -66,11 +71,11 @@ func cmdQuestionAnswer(ctx context.Context, env *cliEnv, args []string) error {
 		return tender.FieldErrorf("text", "required")
 	}
 	return withActing(ctx, env, *cfg, *as, func(n *node.Node, a *storage.LocalActor) error {
-		ans, err := n.Tendering.Answer(ctx, a, pos[0], *text)
+		out, err := act(n, a, pos[0], *text)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "answer published\n%s\n", ans.IRI)
+		fmt.Fprintln(env.stdout, out)
 		return nil
 	})
 }
@@ -173,69 +178,66 @@ func cmdBidList(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	q := storage.BidQuery{}
-	if len(pos) == 1 {
-		q.Tender = pos[0]
-	}
-	if *as != "" {
-		a, err := actingActor(ctx, n, *as)
-		if err != nil {
-			return err
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		q := storage.BidQuery{}
+		if len(pos) == 1 {
+			q.Tender = pos[0]
 		}
-		q.ActorID = a.ID
-	}
-	out := []bidJSON{}
-	now := n.Now()
-	sealedFor := map[string]bool{}
-	for _, side := range []string{storage.BidReceived, storage.BidSent} {
-		q.Side = side
-		list, err := n.DB.Bids(ctx, q)
-		if err != nil {
-			return err
+		if *as != "" {
+			a, err := actingActor(ctx, n, *as)
+			if err != nil {
+				return err
+			}
+			q.ActorID = a.ID
 		}
-		for _, r := range list {
-			b := r.Bid
-			j := bidJSON{ID: b.ID, Tender: b.Tender, Lot: b.Lot, Bidder: handleOf(ctx, n, b.Bidder), BidderID: b.Bidder, Status: string(b.Status),
-				Currency: b.Currency, Reason: b.Reason, Side: side, Submitted: fmtTime(b.Submitted), Received: fmtTime(b.Received)}
-			sealed := false
-			if side == storage.BidReceived {
-				s, ok := sealedFor[b.Tender]
-				if !ok {
-					rec, err := n.DB.Tender(ctx, b.Tender)
-					s = err != nil || rec.Tender.Sealed(now)
-					sealedFor[b.Tender] = s
+		out := []bidJSON{}
+		now := n.Now()
+		sealedFor := map[string]bool{}
+		for _, side := range []string{storage.BidReceived, storage.BidSent} {
+			q.Side = side
+			list, err := n.DB.Bids(ctx, q)
+			if err != nil {
+				return err
+			}
+			for _, r := range list {
+				b := r.Bid
+				j := bidJSON{ID: b.ID, Tender: b.Tender, Lot: b.Lot, Bidder: handleOf(ctx, n, b.Bidder), BidderID: b.Bidder, Status: string(b.Status),
+					Currency: b.Currency, Reason: b.Reason, Side: side, Submitted: fmtTime(b.Submitted), Received: fmtTime(b.Received)}
+				sealed := false
+				if side == storage.BidReceived {
+					s, ok := sealedFor[b.Tender]
+					if !ok {
+						rec, err := n.DB.Tender(ctx, b.Tender)
+						s = err != nil || rec.Tender.Sealed(now)
+						sealedFor[b.Tender] = s
+					}
+					sealed = s
 				}
-				sealed = s
+				if sealed {
+					// Sealed until the deadline: not even the owner's staff
+					// see the price or the proposal.
+					j.Sealed, j.Currency = true, ""
+				} else {
+					amt := tender.FormatAmount(b.Amount, b.Currency)
+					j.Amount, j.Text, j.DeliveryPlan = &amt, &b.Text, &b.DeliveryPlan
+				}
+				out = append(out, j)
 			}
-			if sealed {
-				// Sealed until the deadline: not even the owner's staff
-				// see the price or the proposal.
-				j.Sealed, j.Currency = true, ""
-			} else {
-				amt := tender.FormatAmount(b.Amount, b.Currency)
-				j.Amount, j.Text, j.DeliveryPlan = &amt, &b.Text, &b.DeliveryPlan
+		}
+		if *asJSON {
+			return printJSON(env.stdout, out)
+		}
+		var rows [][]string
+		for _, j := range out {
+			amount := "sealed"
+			if j.Amount != nil {
+				amount = *j.Amount + " " + j.Currency
 			}
-			out = append(out, j)
+			rows = append(rows, []string{j.Side, j.Status, "@" + j.Bidder, amount, j.ID})
 		}
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, j := range out {
-		amount := "sealed"
-		if j.Amount != nil {
-			amount = *j.Amount + " " + j.Currency
-		}
-		rows = append(rows, []string{j.Side, j.Status, "@" + j.Bidder, amount, j.ID})
-	}
-	printTable(env.stdout, []string{"SIDE", "STATUS", "BIDDER", "AMOUNT", "ID"}, rows)
-	return nil
+		printTable(env.stdout, []string{"SIDE", "STATUS", "BIDDER", "AMOUNT", "ID"}, rows)
+		return nil
+	})
 }
 
 func cmdAward(ctx context.Context, env *cliEnv, args []string) error {
@@ -277,38 +279,36 @@ func cmdNotifications(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	var list []*storage.LocalActor
-	if *as != "" {
-		a, err := actingActor(ctx, n, *as)
-		if err != nil {
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		var list []*storage.LocalActor
+		var err error
+		if *as != "" {
+			a, err := actingActor(ctx, n, *as)
+			if err != nil {
+				return err
+			}
+			list = []*storage.LocalActor{a}
+		} else if list, err = n.DB.LocalActors(ctx); err != nil {
 			return err
 		}
-		list = []*storage.LocalActor{a}
-	} else if list, err = n.DB.LocalActors(ctx); err != nil {
-		return err
-	}
-	out := []notificationJSON{}
-	for _, a := range list {
-		ns, err := n.DB.Notifications(ctx, a.ID, *limit)
-		if err != nil {
-			return err
+		out := []notificationJSON{}
+		for _, a := range list {
+			ns, err := n.DB.Notifications(ctx, a.ID, *limit)
+			if err != nil {
+				return err
+			}
+			for _, x := range ns {
+				out = append(out, notificationJSON{ID: x.ID, Kind: x.Kind, Actor: handleOf(ctx, n, x.Remote), ActorID: x.Remote, Object: x.Object, Summary: x.Summary, Activity: x.Activity, Created: fmtTime(x.Created), For: a.Username})
+			}
 		}
-		for _, x := range ns {
-			out = append(out, notificationJSON{ID: x.ID, Kind: x.Kind, Actor: handleOf(ctx, n, x.Remote), ActorID: x.Remote, Object: x.Object, Summary: x.Summary, Activity: x.Activity, Created: fmtTime(x.Created), For: a.Username})
+		if *asJSON {
+			return printJSON(env.stdout, out)
 		}
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, j := range out {
-		rows = append(rows, []string{j.Created, j.For, j.Kind, "@" + j.Actor, j.Summary, j.Object})
-	}
-	printTable(env.stdout, []string{"WHEN", "FOR", "KIND", "FROM", "SUMMARY", "OBJECT"}, rows)
-	return nil
+		var rows [][]string
+		for _, j := range out {
+			rows = append(rows, []string{j.Created, j.For, j.Kind, "@" + j.Actor, j.Summary, j.Object})
+		}
+		printTable(env.stdout, []string{"WHEN", "FOR", "KIND", "FROM", "SUMMARY", "OBJECT"}, rows)
+		return nil
+	})
 }

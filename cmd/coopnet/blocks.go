@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/coopnet/coopnet/node"
 	"time"
 )
 
@@ -21,20 +22,17 @@ func cmdBlockDomain(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	// A running serve sees the block within seconds (it polls the table);
-	// the clean-up below is done here, in one transaction.
-	res, err := n.BlockDomain(ctx, pos[0], *reason)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "blocked %s: %d follows removed, %d pending deliveries failed, %d unapplied activities dropped\n",
-		res.Block.Host, res.FollowsRemoved, res.DeliveriesFailed, res.InboxSkipped)
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		// A running serve sees the block within seconds (it polls the table);
+		// the clean-up below is done here, in one transaction.
+		res, err := n.BlockDomain(ctx, pos[0], *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "blocked %s: %d follows removed, %d pending deliveries failed, %d unapplied activities dropped\n",
+			res.Block.Host, res.FollowsRemoved, res.DeliveriesFailed, res.InboxSkipped)
+		return nil
+	})
 }
 
 func cmdUnblockDomain(ctx context.Context, env *cliEnv, args []string) error {
@@ -43,16 +41,13 @@ func cmdUnblockDomain(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	if err := n.UnblockDomain(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "unblocked %s (removed follows are not restored: its actors must follow again)\n", pos[0])
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		if err := n.UnblockDomain(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "unblocked %s (removed follows are not restored: its actors must follow again)\n", pos[0])
+		return nil
+	})
 }
 
 func cmdBlocks(ctx context.Context, env *cliEnv, args []string) error {
@@ -61,29 +56,26 @@ func cmdBlocks(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	list, err := n.DB.Blocks(ctx)
-	if err != nil {
-		return err
-	}
-	out := []blockJSON{}
-	for _, b := range list {
-		out = append(out, blockJSON{Host: b.Host, Reason: b.Reason, Created: b.Created.Format(time.RFC3339)})
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, b := range out {
-		rows = append(rows, []string{b.Host, b.Created, b.Reason})
-	}
-	printTable(env.stdout, []string{"HOST", "CREATED", "REASON"}, rows)
-	if al := n.Config.Federation.Allowlist; len(al) > 0 {
-		fmt.Fprintf(env.stdout, "\nfederation.allowlist is set: only %v federate\n", al)
-	}
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		list, err := n.DB.Blocks(ctx)
+		if err != nil {
+			return err
+		}
+		out := []blockJSON{}
+		for _, b := range list {
+			out = append(out, blockJSON{Host: b.Host, Reason: b.Reason, Created: b.Created.Format(time.RFC3339)})
+		}
+		if *asJSON {
+			return printJSON(env.stdout, out)
+		}
+		var rows [][]string
+		for _, b := range out {
+			rows = append(rows, []string{b.Host, b.Created, b.Reason})
+		}
+		printTable(env.stdout, []string{"HOST", "CREATED", "REASON"}, rows)
+		if al := n.Config.Federation.Allowlist; len(al) > 0 {
+			fmt.Fprintf(env.stdout, "\nfederation.allowlist is set: only %v federate\n", al)
+		}
+		return nil
+	})
 }

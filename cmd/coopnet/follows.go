@@ -187,31 +187,28 @@ func cmdDeliveries(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	list, err := n.DB.Deliveries(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	out := []deliveryJSON{}
-	for _, d := range list {
-		j := deliveryJSON{ID: d.ID, Activity: d.Activity, Actor: d.Actor, Inbox: d.Inbox, State: d.State, Attempts: d.Attempts,
-			LastStatus: d.LastStatus, LastError: d.LastError, Created: d.Created.Format(time.RFC3339), Updated: d.Updated.Format(time.RFC3339)}
-		if d.State == storage.DeliveryPending {
-			j.NextTry = d.NextTry.Format(time.RFC3339)
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		list, err := n.DB.Deliveries(ctx, *limit)
+		if err != nil {
+			return err
 		}
-		out = append(out, j)
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, d := range out {
-		rows = append(rows, []string{d.State, strconv.Itoa(d.Attempts), d.Inbox, d.Activity, d.LastError})
-	}
-	printTable(env.stdout, []string{"STATE", "TRIES", "INBOX", "ACTIVITY", "LAST ERROR"}, rows)
-	return nil
+		out := []deliveryJSON{}
+		for _, d := range list {
+			j := deliveryJSON{ID: d.ID, Activity: d.Activity, Actor: d.Actor, Inbox: d.Inbox, State: d.State, Attempts: d.Attempts,
+				LastStatus: d.LastStatus, LastError: d.LastError, Created: d.Created.Format(time.RFC3339), Updated: d.Updated.Format(time.RFC3339)}
+			if d.State == storage.DeliveryPending {
+				j.NextTry = d.NextTry.Format(time.RFC3339)
+			}
+			out = append(out, j)
+		}
+		if *asJSON {
+			return printJSON(env.stdout, out)
+		}
+		var rows [][]string
+		for _, d := range out {
+			rows = append(rows, []string{d.State, strconv.Itoa(d.Attempts), d.Inbox, d.Activity, d.LastError})
+		}
+		printTable(env.stdout, []string{"STATE", "TRIES", "INBOX", "ACTIVITY", "LAST ERROR"}, rows)
+		return nil
+	})
 }

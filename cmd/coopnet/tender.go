@@ -200,35 +200,32 @@ func cmdTenderPublish(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		t.Lots = append(t.Lots, l)
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := actingActor(ctx, n, *f.as)
-	if err != nil {
-		return err
-	}
-	t, err = n.Tendering.Publish(ctx, a, t)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		j, err := tenderToJSON(ctx, n, t.ID, a)
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := actingActor(ctx, n, *f.as)
 		if err != nil {
 			return err
 		}
-		if err := printJSON(env.stdout, j); err != nil {
+		t, err = n.Tendering.Publish(ctx, a, t)
+		if err != nil {
 			return err
 		}
-	} else {
-		fmt.Fprintf(env.stdout, "published %q (bids until %s)\n", t.Title, t.Deadline.Format(time.RFC3339))
-		for _, l := range t.Lots {
-			fmt.Fprintf(env.stdout, "lot %q: %s\n", l.Title, l.ID)
+		if *asJSON {
+			j, err := tenderToJSON(ctx, n, t.ID, a)
+			if err != nil {
+				return err
+			}
+			if err := printJSON(env.stdout, j); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(env.stdout, "published %q (bids until %s)\n", t.Title, t.Deadline.Format(time.RFC3339))
+			for _, l := range t.Lots {
+				fmt.Fprintf(env.stdout, "lot %q: %s\n", l.Title, l.ID)
+			}
 		}
-	}
-	fmt.Fprintln(env.stdout, t.ID)
-	return nil
+		fmt.Fprintln(env.stdout, t.ID)
+		return nil
+	})
 }
 
 func cmdTenderAmend(ctx context.Context, env *cliEnv, args []string) error {
@@ -240,94 +237,91 @@ func cmdTenderAmend(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := actingActor(ctx, n, *f.as)
-	if err != nil {
-		return err
-	}
-	rec, err := n.DB.Tender(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	cur := rec.Tender
-	var p tender.Amendment
-	if set["title"] {
-		p.Title = f.title
-	}
-	if set["description"] {
-		p.Description = f.description
-	}
-	if set["eligibility"] {
-		p.Eligibility = f.eligibility
-	}
-	if set["parent"] {
-		p.Parent = f.parent
-	}
-	if set["category"] {
-		v := []string(f.categories)
-		p.Categories = &v
-	}
-	if set["region"] {
-		v := []string(f.regions)
-		p.Regions = &v
-	}
-	if set["language"] {
-		v := []string(f.languages)
-		p.Languages = &v
-	}
-	for _, k := range []struct {
-		name string
-		dst  **time.Time
-		val  string
-	}{{"deadline", &p.Deadline, *f.deadline}, {"delivery-start", &p.DeliveryStart, *f.deliveryStart}, {"delivery-end", &p.DeliveryEnd, *f.deliveryEnd}} {
-		if set[k.name] {
-			t, err := parseRFC3339(k.name, k.val)
-			if err != nil {
-				return err
-			}
-			*k.dst = &t
-		}
-	}
-	currency := tender.NormalizeCurrency(*f.currency)
-	if currency == "" && cur.Budget != nil {
-		currency = cur.Budget.Currency
-	}
-	if set["budget-min"] || set["budget-max"] || set["currency"] {
-		if !set["budget-min"] && cur.Budget != nil && cur.Budget.Min > 0 {
-			v := tender.FormatAmount(cur.Budget.Min, cur.Budget.Currency)
-			f.budgetMin = &v
-		}
-		if !set["budget-max"] && cur.Budget != nil {
-			v := tender.FormatAmount(cur.Budget.Max, cur.Budget.Currency)
-			f.budgetMax = &v
-		}
-		b, err := f.budget(currency)
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := actingActor(ctx, n, *f.as)
 		if err != nil {
 			return err
 		}
-		p.Budget = b
-	}
-	if set["lot"] {
-		lots := append([]tender.Lot(nil), cur.Lots...)
-		for _, s := range f.lots {
-			l, err := parseLot(s, currency)
+		rec, err := n.DB.Tender(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		cur := rec.Tender
+		var p tender.Amendment
+		if set["title"] {
+			p.Title = f.title
+		}
+		if set["description"] {
+			p.Description = f.description
+		}
+		if set["eligibility"] {
+			p.Eligibility = f.eligibility
+		}
+		if set["parent"] {
+			p.Parent = f.parent
+		}
+		if set["category"] {
+			v := []string(f.categories)
+			p.Categories = &v
+		}
+		if set["region"] {
+			v := []string(f.regions)
+			p.Regions = &v
+		}
+		if set["language"] {
+			v := []string(f.languages)
+			p.Languages = &v
+		}
+		for _, k := range []struct {
+			name string
+			dst  **time.Time
+			val  string
+		}{{"deadline", &p.Deadline, *f.deadline}, {"delivery-start", &p.DeliveryStart, *f.deliveryStart}, {"delivery-end", &p.DeliveryEnd, *f.deliveryEnd}} {
+			if set[k.name] {
+				t, err := parseRFC3339(k.name, k.val)
+				if err != nil {
+					return err
+				}
+				*k.dst = &t
+			}
+		}
+		currency := tender.NormalizeCurrency(*f.currency)
+		if currency == "" && cur.Budget != nil {
+			currency = cur.Budget.Currency
+		}
+		if set["budget-min"] || set["budget-max"] || set["currency"] {
+			if !set["budget-min"] && cur.Budget != nil && cur.Budget.Min > 0 {
+				v := tender.FormatAmount(cur.Budget.Min, cur.Budget.Currency)
+				f.budgetMin = &v
+			}
+			if !set["budget-max"] && cur.Budget != nil {
+				v := tender.FormatAmount(cur.Budget.Max, cur.Budget.Currency)
+				f.budgetMax = &v
+			}
+			b, err := f.budget(currency)
 			if err != nil {
 				return err
 			}
-			lots = append(lots, l)
+			p.Budget = b
 		}
-		p.Lots = &lots
-	}
-	t, err := n.Tendering.Amend(ctx, a, pos[0], p)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "amended %q; followers and bidders are told\n%s\n", t.Title, t.ID)
-	return nil
+		if set["lot"] {
+			lots := append([]tender.Lot(nil), cur.Lots...)
+			for _, s := range f.lots {
+				l, err := parseLot(s, currency)
+				if err != nil {
+					return err
+				}
+				lots = append(lots, l)
+			}
+			p.Lots = &lots
+		}
+		t, err := n.Tendering.Amend(ctx, a, pos[0], p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "amended %q; followers and bidders are told\n%s\n", t.Title, t.ID)
+		return nil
+	})
 }
 
 func cmdTenderCancel(ctx context.Context, env *cliEnv, args []string) error {
@@ -341,21 +335,18 @@ func cmdTenderCancel(ctx context.Context, env *cliEnv, args []string) error {
 	if strings.TrimSpace(*reason) == "" {
 		return tender.FieldErrorf("reason", "required")
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	a, err := actingActor(ctx, n, *as)
-	if err != nil {
-		return err
-	}
-	t, err := n.Tendering.Cancel(ctx, a, pos[0], *reason)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.stdout, "cancelled %q\n%s\n", t.Title, t.ID)
-	return nil
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		a, err := actingActor(ctx, n, *as)
+		if err != nil {
+			return err
+		}
+		t, err := n.Tendering.Cancel(ctx, a, pos[0], *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "cancelled %q\n%s\n", t.Title, t.ID)
+		return nil
+	})
 }
 
 // lotHasBudget reports whether any --lot value carries a budget.

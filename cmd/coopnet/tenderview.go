@@ -168,38 +168,35 @@ func cmdTenderShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	var viewer *storage.LocalActor
-	if *as != "" {
-		if viewer, err = actingActor(ctx, n, *as); err != nil {
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		var viewer *storage.LocalActor
+		if *as != "" {
+			if viewer, err = actingActor(ctx, n, *as); err != nil {
+				return err
+			}
+		}
+		rec, err := n.DB.Tender(ctx, pos[0])
+		if tender.ErrorCode(err) == tender.ENotFound && !n.Actors.IsLocal(pos[0]) {
+			// Not seen here yet: fetch it from its origin, as the instance.
+			inst, ierr := n.Actors.Instance(ctx)
+			if ierr != nil {
+				return ierr
+			}
+			rec, err = n.Tendering.Known(ctx, inst, pos[0])
+		}
+		if err != nil {
 			return err
 		}
-	}
-	rec, err := n.DB.Tender(ctx, pos[0])
-	if tender.ErrorCode(err) == tender.ENotFound && !n.Actors.IsLocal(pos[0]) {
-		// Not seen here yet: fetch it from its origin, as the instance.
-		inst, ierr := n.Actors.Instance(ctx)
-		if ierr != nil {
-			return ierr
+		j, err := recordToJSON(ctx, n, rec, viewer)
+		if err != nil {
+			return err
 		}
-		rec, err = n.Tendering.Known(ctx, inst, pos[0])
-	}
-	if err != nil {
-		return err
-	}
-	j, err := recordToJSON(ctx, n, rec, viewer)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(env.stdout, j)
-	}
-	printTender(env, j)
-	return nil
+		if *asJSON {
+			return printJSON(env.stdout, j)
+		}
+		printTender(env, j)
+		return nil
+	})
 }
 
 func printTender(env *cliEnv, j *tenderJSON) {
@@ -264,51 +261,49 @@ func cmdTenderList(ctx context.Context, env *cliEnv, args []string) error {
 	if *open && *closed {
 		return usagef("--open and --closed exclude each other")
 	}
-	n, err := openNode(ctx, env, *cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	q := storage.TenderQuery{Network: *network, Now: n.Now(), Limit: *limit,
-		Filter: tender.Filter{Category: *category, Region: *region, Language: *language}}
-	if *open || *closed {
-		v := *open
-		q.Filter.Open = &v
-	}
-	var viewer *storage.LocalActor
-	if *mine || *as != "" {
-		if viewer, err = actingActor(ctx, n, *as); err != nil {
-			return err
+	return withNode(ctx, env, *cfg, func(n *node.Node) error {
+		q := storage.TenderQuery{Network: *network, Now: n.Now(), Limit: *limit,
+			Filter: tender.Filter{Category: *category, Region: *region, Language: *language}}
+		if *open || *closed {
+			v := *open
+			q.Filter.Open = &v
 		}
-		if *mine {
-			q.ActorID = viewer.ID
+		var viewer *storage.LocalActor
+		if *mine || *as != "" {
+			var err error
+			if viewer, err = actingActor(ctx, n, *as); err != nil {
+				return err
+			}
+			if *mine {
+				q.ActorID = viewer.ID
+			}
 		}
-	}
-	recs, err := n.DB.Tenders(ctx, q)
-	if err != nil {
-		return err
-	}
-	out := []*tenderJSON{}
-	for _, r := range recs {
-		j, err := recordToJSON(ctx, n, r, viewer)
+		recs, err := n.DB.Tenders(ctx, q)
 		if err != nil {
 			return err
 		}
-		out = append(out, j)
-	}
-	if *asJSON {
-		return printJSON(env.stdout, out)
-	}
-	var rows [][]string
-	for _, j := range out {
-		state := j.Status
-		if j.AcceptingBids {
-			state = "open"
-		} else if j.Status == "active" {
-			state = "closed"
+		out := []*tenderJSON{}
+		for _, r := range recs {
+			j, err := recordToJSON(ctx, n, r, viewer)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
 		}
-		rows = append(rows, []string{state, j.Deadline, "@" + j.Owner, j.Title, j.ID})
-	}
-	printTable(env.stdout, []string{"STATE", "DEADLINE", "OWNER", "TITLE", "ID"}, rows)
-	return nil
+		if *asJSON {
+			return printJSON(env.stdout, out)
+		}
+		var rows [][]string
+		for _, j := range out {
+			state := j.Status
+			if j.AcceptingBids {
+				state = "open"
+			} else if j.Status == "active" {
+				state = "closed"
+			}
+			rows = append(rows, []string{state, j.Deadline, "@" + j.Owner, j.Title, j.ID})
+		}
+		printTable(env.stdout, []string{"STATE", "DEADLINE", "OWNER", "TITLE", "ID"}, rows)
+		return nil
+	})
 }
