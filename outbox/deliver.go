@@ -36,12 +36,12 @@ type Deliverer struct {
 	// It gets federation.Host(inbox).
 	Blocked func(host string) bool
 
-	mu        sync.Mutex
-	busy      map[int64]bool
-	perHost   map[string]int
-	recording int              // sends whose slot is free but whose outcome is not yet stored
-	bodies    map[int64][]byte // activity bodies by row id, shared by the deliveries of a fan-out
-	wg        sync.WaitGroup
+	mu         sync.Mutex
+	busy       map[int64]bool
+	perHost    map[string]int
+	recording  int                 // sends whose slot is free but whose outcome is not yet stored
+	activities map[int64]*prepared // by activity row id, shared by the deliveries of a fan-out
+	wg         sync.WaitGroup
 }
 
 // Run delivers until ctx is cancelled, then waits for sends in flight.
@@ -174,27 +174,19 @@ func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery, posted func(
 		d.Log.Info("delivery to a blocked host given up", "activity", dl.Activity, "inbox", dl.Inbox)
 		return
 	}
-	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
-	if err == nil {
-		dl.Body, err = d.body(ctx, dl.ActivityID)
+	p, err := d.prepared(ctx, dl)
+	if err != nil {
+		d.record(ctx, dl, 0, err)
+		return
 	}
-	if err == nil {
-		var signer *federation.Signer
-		signer, err = d.Outbox.Actors.Signer(a)
-		if err == nil {
-			var status int
-			status, err = d.Client.Post(ctx, dl.Inbox, dl.Body, *signer)
-			if ctx.Err() != nil {
-				// Shutting down: the row stays pending and is sent after
-				// restart.
-				return
-			}
-			posted()
-			d.record(ctx, dl, status, err)
-			return
-		}
+	dl.Body = p.body
+	status, err := d.Client.Post(ctx, dl.Inbox, p.body, *p.signer)
+	if ctx.Err() != nil {
+		// Shutting down: the row stays pending and is sent after restart.
+		return
 	}
-	d.record(ctx, dl, 0, err)
+	posted()
+	d.record(ctx, dl, status, err)
 }
 
 func (d *Deliverer) record(ctx context.Context, dl *storage.Delivery, status int, err error) {
@@ -256,24 +248,42 @@ func NextAttempt(status, attempts int, age, giveUp time.Duration, jitter float64
 	return d
 }
 
-// body returns an activity's body, from memory when a recent delivery of
-// the same activity read it.
-func (d *Deliverer) body(ctx context.Context, activityID int64) ([]byte, error) {
+// prepared is what every delivery of one activity shares: its body and
+// its actor's signer.
+type prepared struct {
+	body   []byte
+	signer *federation.Signer
+}
+
+// prepared returns the body and signer of a delivery's activity, from
+// memory when a recent delivery of the same activity read them: a fan-out
+// has a thousand rows for one activity, and reading the body and the
+// actor's row for each cost more than the signatures.
+func (d *Deliverer) prepared(ctx context.Context, dl *storage.Delivery) (*prepared, error) {
 	d.mu.Lock()
-	b, ok := d.bodies[activityID]
+	p, ok := d.activities[dl.ActivityID]
 	d.mu.Unlock()
 	if ok {
-		return b, nil
+		return p, nil
 	}
-	b, err := d.Outbox.DB.ActivityBody(ctx, activityID)
+	a, err := d.Outbox.DB.LocalActor(ctx, dl.Actor)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	if d.bodies == nil || len(d.bodies) >= 64 {
-		d.bodies = map[int64][]byte{}
+	signer, err := d.Outbox.Actors.Signer(a)
+	if err != nil {
+		return nil, err
 	}
-	d.bodies[activityID] = b
+	body, err := d.Outbox.DB.ActivityBody(ctx, dl.ActivityID)
+	if err != nil {
+		return nil, err
+	}
+	p = &prepared{body: body, signer: signer}
+	d.mu.Lock()
+	if d.activities == nil || len(d.activities) >= 64 {
+		d.activities = map[int64]*prepared{}
+	}
+	d.activities[dl.ActivityID] = p
 	d.mu.Unlock()
-	return b, nil
+	return p, nil
 }

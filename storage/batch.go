@@ -8,10 +8,11 @@ import (
 	"github.com/coopnet/coopnet/tender"
 )
 
-// txBatcher commits small writes that arrive together in one transaction,
-// so they share one fsync. Delivery outcomes and "processed" marks are
-// small and frequent: one transaction each made the fsync, not signing,
-// bound a fan-out to many hosts.
+// txBatcher commits small writes that arrive together in one transaction.
+// Delivery outcomes and "processed" marks are small and frequent: one
+// transaction each made the commit, not signing, bound a fan-out to many
+// hosts. Their loss only repeats work, so the batches are committed
+// without an fsync (writeTx with durable=false); see writeTx.
 type txBatcher struct {
 	db      *DB
 	reqs    chan *txReq
@@ -80,7 +81,7 @@ func (b *txBatcher) run() {
 				break fill
 			}
 		}
-		err := b.db.withTx(context.Background(), func(tx *sql.Tx) error {
+		err := b.db.writeTx(context.Background(), false, func(tx *sql.Tx) error {
 			for _, r := range batch {
 				if err := r.fn(tx); err != nil {
 					return err
@@ -91,7 +92,7 @@ func (b *txBatcher) run() {
 		if err != nil && len(batch) > 1 {
 			// One bad write must not fail the others: retry each alone.
 			for _, r := range batch {
-				r.err = b.db.withTx(context.Background(), r.fn)
+				r.err = b.db.writeTx(context.Background(), false, r.fn)
 				close(r.done)
 			}
 			continue

@@ -34,6 +34,9 @@ type DB struct {
 	inbox  *groupCommitter
 	small  *txBatcher
 	notify chan struct{}
+	// syncLevel is the synchronous setting last given to the writer
+	// connection; only read and written while holding it (writeTx).
+	syncLevel string
 }
 
 // Open opens (creating if needed) the database at path and applies any
@@ -67,7 +70,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{path: path, write: write, read: read, Now: time.Now, notify: make(chan struct{}, 1)}
+	db := &DB{path: path, write: write, read: read, Now: time.Now, notify: make(chan struct{}, 1), syncLevel: "FULL"}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -177,9 +180,41 @@ func (db *DB) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// withTx runs fn in one write transaction.
+// withTx runs fn in one write transaction, committed durably: with
+// synchronous=FULL the commit is on disk before withTx returns.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	return db.writeTx(ctx, true, fn)
+}
+
+// writeTx runs fn in one write transaction. durable=false commits with
+// synchronous=NORMAL, which in WAL mode skips the fsync: the commit
+// survives a crashed or killed process, and a power loss can undo it but
+// never corrupt the file. Only writes whose loss repeats work use it:
+// delivery outcomes (the activity is sent again and the receiver drops the
+// duplicate by id) and "processed" marks (handlers are idempotent). A
+// fan-out to 1,000 hosts spent 4 % of its CPU in those fsyncs.
+func (db *DB) writeTx(ctx context.Context, durable bool, fn func(tx *sql.Tx) error) error {
+	// The writer pool has one connection; holding it serialises every
+	// write and makes syncLevel the state of that connection.
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return wrapErr(err)
+	}
+	defer conn.Close()
+	level := "FULL"
+	if !durable {
+		level = "NORMAL"
+	}
+	if db.syncLevel != level {
+		// A connection the pool opened anew starts at FULL (the DSN), so a
+		// stale syncLevel can only cause an extra PRAGMA, never a durable
+		// write committed without its fsync.
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+level); err != nil {
+			return wrapErr(err)
+		}
+		db.syncLevel = level
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr(err)
 	}

@@ -155,7 +155,7 @@ func (db *DB) CountFollows(ctx context.Context, actorID int64, direction, state 
 // whether the follower understands coopnet's vocabulary.
 func (db *DB) FollowerInboxes(ctx context.Context, actorID int64) (coopnet, plain []string, err error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT CASE WHEN r.shared_inbox <> '' THEN r.shared_inbox ELSE r.inbox END, r.coopnet
-		FROM follows f JOIN remote_actors r ON r.iri = f.remote
+		FROM follows f JOIN remote_actors r INDEXED BY remote_actors_inboxes ON r.iri = f.remote
 		WHERE f.actor_id = ? AND f.direction = 'in' AND f.state = 'accepted'`, actorID)
 	if err != nil {
 		return nil, nil, wrapErr(err)
@@ -180,7 +180,7 @@ func (db *DB) FollowerInboxes(ctx context.Context, actorID int64) (coopnet, plai
 // relation with the actor: where its Delete must go.
 func (db *DB) KnownInboxes(ctx context.Context, actorID int64) ([]string, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT CASE WHEN r.shared_inbox <> '' THEN r.shared_inbox ELSE r.inbox END
-		FROM follows f JOIN remote_actors r ON r.iri = f.remote WHERE f.actor_id = ?`, actorID)
+		FROM follows f JOIN remote_actors r INDEXED BY remote_actors_inboxes ON r.iri = f.remote WHERE f.actor_id = ?`, actorID)
 	if err != nil {
 		return nil, wrapErr(err)
 	}

@@ -23,6 +23,13 @@ type Outgoing struct {
 }
 
 func queue(ctx context.Context, tx *sql.Tx, now time.Time, out []*Outgoing) error {
+	// A fan-out inserts one row per host: parse the statement once.
+	var insert *sql.Stmt
+	defer func() {
+		if insert != nil {
+			insert.Close()
+		}
+	}()
 	for _, o := range out {
 		if o == nil {
 			continue
@@ -46,8 +53,12 @@ func queue(ctx context.Context, tx *sql.Tx, now time.Time, out []*Outgoing) erro
 			if err != nil || u.Host == "" {
 				return fmt.Errorf("storage: queue %s: bad inbox %q", o.IRI, inbox)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (activity_id, inbox, host, state, next_try, created, updated) VALUES (?, ?, ?, 'pending', ?, ?, ?)`,
-				id, inbox, u.Host, ms(now), ms(now), ms(now)); err != nil {
+			if insert == nil {
+				if insert, err = tx.PrepareContext(ctx, `INSERT INTO deliveries (activity_id, inbox, host, state, next_try, created, updated) VALUES (?, ?, ?, 'pending', ?, ?, ?)`); err != nil {
+					return wrapErr(err)
+				}
+			}
+			if _, err := insert.ExecContext(ctx, id, inbox, u.Host, ms(now), ms(now), ms(now)); err != nil {
 				return wrapErr(err)
 			}
 		}

@@ -32,6 +32,7 @@ type fanoutFlags struct {
 	wait                    time.Duration
 	verify                  bool
 	publish                 string
+	pid                     int
 }
 
 func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +53,7 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// An actor Update travels to the followers exactly as a tender does
 	// (one delivery per shared inbox); it stays available for nodes built
 	// before `coopnet tender publish` existed.
+	fs.IntVar(&f.pid, "pid", 0, "the node's process id: report the CPU seconds it spent on the broadcast (Linux /proc)")
 	fs.StringVar(&f.publish, "publish", "tender", "what to broadcast: tender (coopnet tender publish; the fake followers are coopnet peers, so they get the Offer) or update (coopnet actor update)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -153,6 +155,8 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	stopProgress = progressFn(stderr, func() string {
 		return fmt.Sprintf("hosts reached=%d/%d bad_signatures=%d", fn.hostsReached.Load(), f.hosts, fn.badSigs.Load())
 	})
+	meter := cpuMeter{pid: f.pid}
+	cpu0 := meter.sample()
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
 	queued := time.Since(t0)
@@ -166,6 +170,7 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case <-ctx.Done():
 	}
 	stopProgress()
+	cpu1 := meter.sample()
 	reached := fn.hostsReached.Load()
 	total := time.Duration(fn.lastAt.Load() - t0.UnixNano())
 	first := time.Duration(fn.firstAt.Load() - t0.UnixNano())
@@ -178,8 +183,19 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		rate = float64(reached) / spread.Seconds()
 	}
 	ratio := total.Seconds() / bound.Seconds()
-	fmt.Fprintf(stdout, "fanout published=%s followers=%d hosts=%d reached=%d total=%s queued=%s first=%s spread=%s rate=%.1f/s sign_bound=%s ratio=%.2f bad_signatures=%d cores=%d\n",
-		f.publish, f.followers, f.hosts, reached, secs(total), secs(queued), secs(first), secs(spread), rate, secs(bound), ratio, fn.badSigs.Load(), runtime.GOMAXPROCS(0))
+	// The node, the CLI and this command's fake hosts share the cores, so
+	// total mixes their work. CPU seconds split it: node_ratio is what
+	// the node and the CLI would take alone on these cores (their CPU
+	// time spread over all cores) over the bound.
+	cores := runtime.GOMAXPROCS(0)
+	cliCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	cpuLine := "cli_cpu=" + secs(cliCPU) + " load_cpu=" + secs(cpu1.self-cpu0.self)
+	if n, ok := nodeCPU(cpu0, cpu1); ok {
+		alone := (n + cliCPU) / time.Duration(cores)
+		cpuLine = fmt.Sprintf("node_cpu=%s %s node_ratio=%.2f", secs(n), cpuLine, alone.Seconds()/bound.Seconds())
+	}
+	fmt.Fprintf(stdout, "fanout published=%s followers=%d hosts=%d reached=%d total=%s queued=%s first=%s spread=%s rate=%.1f/s sign_bound=%s ratio=%.2f bad_signatures=%d cores=%d %s\n",
+		f.publish, f.followers, f.hosts, reached, secs(total), secs(queued), secs(first), secs(spread), rate, secs(bound), ratio, fn.badSigs.Load(), cores, cpuLine)
 	if reached < int64(f.hosts) {
 		return fmt.Errorf("only %d of %d hosts got the broadcast within -wait %s", reached, f.hosts, f.wait)
 	}

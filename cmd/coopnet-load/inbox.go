@@ -38,6 +38,7 @@ type inboxFlags struct {
 	presign                 int
 	mix                     string
 	timeout                 time.Duration
+	pid                     int
 }
 
 func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,6 +56,7 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.actors, "actors", 50, "fake remote actors, spread over the hosts")
 	fs.IntVar(&f.keys, "keys", 8, "distinct RSA-2048 keys shared by the actors")
 	fs.IntVar(&f.presign, "presign", 50000, "activities signed ahead in -duration mode without -rate (the run stops early if they run out)")
+	fs.IntVar(&f.pid, "pid", 0, "the node's process id: report the CPU seconds it spent (Linux /proc)")
 	fs.StringVar(&f.mix, "mix", "note=50,offer=30,follow=20", "percentages of Create{Note} replies, Offer{Tender} and Follow")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
 	if err := fs.Parse(args); err != nil {
@@ -123,9 +125,12 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		deadline = time.Now().Add(f.duration)
 	}
 	stopProgress := progress(stderr, st)
+	meter := cpuMeter{pid: f.pid}
+	cpu0 := meter.sample()
 	start := time.Now()
 	sent := send(ctx, client, reqs, f.concurrency, f.rate, st, func() bool { return !deadline.IsZero() && time.Now().After(deadline) })
 	elapsed := time.Since(start)
+	cpuLine := meter.since(cpu0)
 	stopProgress()
 	acc, _ := st.snapshot()
 	if f.count == 0 && f.rate == 0 && sent == len(reqs) {
@@ -134,8 +139,8 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if h := hint429(st); h != "" {
 		fmt.Fprintln(stderr, strings.TrimSpace(h))
 	}
-	fmt.Fprintf(stdout, "inbox sent=%d accepted=%d elapsed=%s rate=%.1f/s concurrency=%d target_rate=%g %s\n",
-		sent, acc, secs(elapsed), float64(acc)/elapsed.Seconds(), f.concurrency, f.rate, st.summary())
+	fmt.Fprintf(stdout, "inbox sent=%d accepted=%d elapsed=%s rate=%.1f/s concurrency=%d target_rate=%g %s %s\n",
+		sent, acc, secs(elapsed), float64(acc)/elapsed.Seconds(), f.concurrency, f.rate, st.summary(), cpuLine)
 	return nil
 }
 
