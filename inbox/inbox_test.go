@@ -366,3 +366,61 @@ type stringReadCloser struct{ *strings.Reader }
 func (stringReadCloser) Close() error { return nil }
 
 func readCloser(s string) stringReadCloser { return stringReadCloser{strings.NewReader(s)} }
+
+// TestEachActorsActivitiesApplyInOrder sends, from several actors at once,
+// Follow, Undo, Follow (and for some a last Undo). Workers apply different
+// actors' activities side by side, but one actor's always in arrival
+// order, so each ends following or not exactly as its last activity says.
+func TestEachActorsActivitiesApplyInOrder(t *testing.T) {
+	clock := testrig.NewClock()
+	n := testrig.NewNode(t, clock)
+	n.CreateActor("acoop", actors.Profile{})
+	target := n.ActorURL("acoop")
+	// Everything is stored first, so one pass holds every actor's
+	// activities and the shards really run side by side.
+	n.RestartWithoutWorkers()
+	want := map[string]bool{}
+	var peers []*testrig.Peer
+	for i := range 8 {
+		p := testrig.NewPeer(t, clock, "peer"+string(rune('a'+i)))
+		peers = append(peers, p)
+		want[p.ActorIRI] = i%2 == 0 // even peers end following
+	}
+	undo := func(p *testrig.Peer, f map[string]any) map[string]any {
+		return map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": p.NewID(), "type": "Undo", "actor": p.ActorIRI, "object": f}
+	}
+	// Interleave the actors: round r posts every peer's r-th activity.
+	seqs := make([][]map[string]any, len(peers))
+	for i, p := range peers {
+		f1, f2 := follow(p, target), follow(p, target)
+		seqs[i] = []map[string]any{f1, undo(p, f1), f2}
+		if !want[p.ActorIRI] {
+			seqs[i] = append(seqs[i], undo(p, f2))
+		}
+	}
+	total := 0
+	for r := range 4 {
+		for i, p := range peers {
+			if r >= len(seqs[i]) {
+				continue
+			}
+			if status, body := p.Post(n.Actors.SharedInboxURL(), seqs[i][r]); status != http.StatusAccepted {
+				t.Fatalf("%s activity %d: %d %s", p.Username, r, status, body)
+			}
+			total++
+		}
+	}
+	applied, err := n.Inbox.ProcessPending(context.Background(), 256)
+	if err != nil || applied != total {
+		t.Fatalf("one pass applied %d of %d: %v", applied, total, err)
+	}
+	got := map[string]bool{}
+	for _, f := range followers(t, n, "acoop") {
+		got[f.Remote] = true
+	}
+	for iri, following := range want {
+		if got[iri] != following {
+			t.Errorf("%s following = %v, want %v", iri, got[iri], following)
+		}
+	}
+}

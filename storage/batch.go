@@ -8,13 +8,16 @@ import (
 	"github.com/coopnet/coopnet/tender"
 )
 
-// txBatcher commits small writes that arrive together in one transaction.
-// Delivery outcomes and "processed" marks are small and frequent: one
-// transaction each made the commit, not signing, bound a fan-out to many
-// hosts. Their loss only repeats work, so the batches are committed
-// without an fsync (writeTx with durable=false); see writeTx.
+// txBatcher commits writes that arrive together in one transaction, so
+// they share one commit. Two run per database: every durable write
+// (withTx) goes through one, so concurrent inbox workers share an fsync;
+// delivery outcomes and "processed" marks, small, frequent and only
+// repeating work if lost, go through the other without an fsync (see
+// writeTx). One transaction each made the commit, not signing, bound a
+// fan-out to many hosts, and the inbox worker to ~200 activities/s.
 type txBatcher struct {
 	db      *DB
+	durable bool // commit with fsync (see writeTx)
 	reqs    chan *txReq
 	stop    chan struct{}
 	exited  chan struct{}
@@ -27,8 +30,8 @@ type txReq struct {
 	done chan struct{}
 }
 
-func newTxBatcher(db *DB) *txBatcher {
-	b := &txBatcher{db: db, reqs: make(chan *txReq, maxBatch), stop: make(chan struct{}), exited: make(chan struct{})}
+func newTxBatcher(db *DB, durable bool) *txBatcher {
+	b := &txBatcher{db: db, durable: durable, reqs: make(chan *txReq, maxBatch), stop: make(chan struct{}), exited: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -81,7 +84,7 @@ func (b *txBatcher) run() {
 				break fill
 			}
 		}
-		err := b.db.writeTx(context.Background(), false, func(tx *sql.Tx) error {
+		err := b.db.writeTx(context.Background(), b.durable, func(tx *sql.Tx) error {
 			for _, r := range batch {
 				if err := r.fn(tx); err != nil {
 					return err
@@ -92,7 +95,7 @@ func (b *txBatcher) run() {
 		if err != nil && len(batch) > 1 {
 			// One bad write must not fail the others: retry each alone.
 			for _, r := range batch {
-				r.err = b.db.writeTx(context.Background(), false, r.fn)
+				r.err = b.db.writeTx(context.Background(), b.durable, r.fn)
 				close(r.done)
 			}
 			continue

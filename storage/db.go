@@ -27,13 +27,14 @@ var migrationFS embed.FS
 // DB is an open node database: one writer connection, so that writes never
 // fight over the lock, and a pool of readers, which WAL lets run beside it.
 type DB struct {
-	path   string
-	write  *sql.DB
-	read   *sql.DB
-	Now    func() time.Time
-	inbox  *groupCommitter
-	small  *txBatcher
-	notify chan struct{}
+	path    string
+	write   *sql.DB
+	read    *sql.DB
+	Now     func() time.Time
+	inbox   *groupCommitter
+	durable *txBatcher // withTx
+	small   *txBatcher // relaxed: delivery outcomes, processed marks
+	notify  chan struct{}
 	// syncLevel is the synchronous setting last given to the writer
 	// connection; only read and written while holding it (writeTx).
 	syncLevel string
@@ -76,7 +77,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	db.inbox = newGroupCommitter(db)
-	db.small = newTxBatcher(db)
+	db.durable = newTxBatcher(db, true)
+	db.small = newTxBatcher(db, false)
 	return db, nil
 }
 
@@ -87,6 +89,9 @@ func (db *DB) Close() error {
 	}
 	if db.small != nil {
 		db.small.close()
+	}
+	if db.durable != nil {
+		db.durable.close()
 	}
 	err1 := db.read.Close()
 	err2 := db.write.Close()
@@ -180,10 +185,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// withTx runs fn in one write transaction, committed durably: with
-// synchronous=FULL the commit is on disk before withTx returns.
+// withTx runs fn in a write transaction, committed durably: with
+// synchronous=FULL the commit is on disk before withTx returns. Calls that
+// arrive together share one transaction and one fsync; if any of them
+// fails the others are retried alone, so fn may run twice and must only
+// act through tx.
 func (db *DB) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.writeTx(ctx, true, fn)
+	return db.durable.do(ctx, fn)
 }
 
 // writeTx runs fn in one write transaction. durable=false commits with

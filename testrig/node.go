@@ -105,7 +105,9 @@ func (n *Node) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	(*h).ServeHTTP(w, r)
 }
 
-func (n *Node) start() {
+func (n *Node) start() { n.startNode(true) }
+
+func (n *Node) startNode(workers bool) {
 	n.t.Helper()
 	nd, err := node.New(context.Background(), n.cfg, node.Options{Now: n.Clock.Now, Log: Logger(n.t)})
 	if err != nil {
@@ -115,7 +117,10 @@ func (n *Node) start() {
 	// quickly; the retry policy itself is the production one.
 	nd.Deliverer.Poll = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	wait := nd.StartWorkers(ctx)
+	wait := func() {}
+	if workers {
+		wait = nd.StartWorkers(ctx)
+	}
 	n.mu.Lock()
 	n.Node = nd
 	n.stop = func() { cancel(); wait(); nd.Close() }
@@ -140,6 +145,15 @@ func (n *Node) shutdown() {
 func (n *Node) Restart() {
 	n.shutdown()
 	n.start()
+}
+
+// RestartWithoutWorkers restarts the node with its HTTP side only:
+// activities are accepted and stored but nothing applies or delivers
+// them until the test calls the workers' methods itself (Inbox.
+// ProcessPending), so it controls what one pass holds.
+func (n *Node) RestartWithoutWorkers() {
+	n.shutdown()
+	n.startNode(false)
 }
 
 // Stop stops the node without restarting it; its URL answers 503.

@@ -223,6 +223,7 @@ func note(a *fakeActor, local string) map[string]any {
 // node publishes a tender.
 func offer(a *fakeActor) map[string]any {
 	id := newID(a, "tenders")
+	now := time.Now().UTC()
 	return map[string]any{
 		"@context": []any{federation.ActivityStreamsContext, map[string]any{"coop": federation.Namespace, "Tender": "coop:Tender"}},
 		"id":       id + "/offer",
@@ -230,13 +231,31 @@ func offer(a *fakeActor) map[string]any {
 		"actor":    a.IRI,
 		"to":       []string{federation.PublicAddress},
 		"cc":       []string{a.IRI + "/followers"},
+		// A whole tender as a coopnet node sends it, so the node parses,
+		// checks and stores it (one with a field missing would be refused
+		// by the worker and measure less than the real work).
 		"object": map[string]any{
-			"id":           id,
-			"type":         "Tender",
-			"attributedTo": a.IRI,
-			"name":         "Website rebuild and hosting for a food co-op",
-			"content":      "<p>Rebuild of our member portal (Go or PHP), three years of hosting, training for staff.</p>",
-			"published":    time.Now().UTC().Format(time.RFC3339),
+			"id":            id,
+			"type":          "Tender",
+			"attributedTo":  a.IRI,
+			"name":          "Website rebuild and hosting for a food co-op",
+			"content":       "<p>Rebuild of our member portal (Go or PHP), three years of hosting, training for staff.</p>",
+			"url":           id,
+			"status":        "active",
+			"acceptingBids": true,
+			"deadline":      now.Add(30 * 24 * time.Hour).Format(time.RFC3339),
+			"categories":    []string{"web-development", "hosting", "training"},
+			"regions":       []string{"Ontario"},
+			"languages":     []string{"en", "fr"},
+			"budget":        map[string]any{"minAmount": "10000.00", "maxAmount": "50000.00", "currency": "CAD"},
+			"lots": []any{
+				map[string]any{"id": id + "#lot-1", "type": "Lot", "name": "Portal rebuild", "region": "Ontario",
+					"budget": map[string]any{"maxAmount": "30000.00", "currency": "CAD"}},
+				map[string]any{"id": id + "#lot-2", "type": "Lot", "name": "Staff training", "region": "Ottawa"},
+			},
+			"published": now.Format(time.RFC3339),
+			"to":        []string{federation.PublicAddress},
+			"cc":        []string{a.IRI + "/followers"},
 		},
 	}
 }
