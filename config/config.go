@@ -79,6 +79,11 @@ type Delivery struct {
 	PerHost int `toml:"per_host"`
 	// GiveUpAfter is how long a failing delivery is retried.
 	GiveUpAfter Duration `toml:"give_up_after"`
+	// Poll is how often serve reads its delivery queue unprompted: for
+	// retries that came due, and for activities queued by commands (coopnet
+	// tender publish, follow...) when the wake socket next to the database
+	// cannot be used. Commands normally wake serve at once.
+	Poll Duration `toml:"poll"`
 }
 
 // Limits is the [limits] section.
@@ -144,7 +149,7 @@ func Default() Config {
 		},
 		Storage:    Storage{Path: "coopnet.db"},
 		Federation: Federation{UserAgent: "coopnet", FetchTimeout: Duration{10 * time.Second}},
-		Delivery:   Delivery{Workers: 16, PerHost: 4, GiveUpAfter: Duration{72 * time.Hour}},
+		Delivery:   Delivery{Workers: 16, PerHost: 4, GiveUpAfter: Duration{72 * time.Hour}, Poll: Duration{time.Second}},
 		Limits:     Limits{InboxPerHost: 100, InboxBurst: 1000, GetPerIP: 50, GetBurst: 500},
 		Log:        Log{Level: "info", Format: "text"},
 	}
@@ -236,6 +241,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Delivery.GiveUpAfter.Duration < 48*time.Hour {
 		return fmt.Errorf("config: delivery.give_up_after must be at least 48h")
+	}
+	if c.Delivery.Poll.Duration < 10*time.Millisecond || c.Delivery.Poll.Duration > time.Hour {
+		return fmt.Errorf("config: delivery.poll must be between 10ms and 1h")
 	}
 	// NaN and Inf parse as floats (TOML nan/inf, or the environment) but
 	// mean nothing as a rate; NaN would also slip past every comparison.

@@ -127,6 +127,7 @@ func (n *Node) BlockDomain(ctx context.Context, host, reason string) (*storage.B
 	if err != nil {
 		return nil, err
 	}
+	n.blocksChanged.Store(true)
 	if err := n.blocks.reload(ctx, true); err != nil {
 		return nil, err
 	}
@@ -140,6 +141,7 @@ func (n *Node) UnblockDomain(ctx context.Context, host string) error {
 	if err := n.DB.UnblockDomain(ctx, host); err != nil {
 		return err
 	}
+	n.blocksChanged.Store(true)
 	return n.blocks.reload(ctx, true)
 }
 

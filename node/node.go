@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coopnet/coopnet/actors"
@@ -43,6 +44,9 @@ type Node struct {
 	proxies []*net.IPNet
 	blocks  *blockList // domain blocks and allowlist, see blocks.go
 	limits  *limits    // request rate limits, see limits.go
+
+	serving       atomic.Bool // StartWorkers ran: this is serve, not a command
+	blocksChanged atomic.Bool // this process blocked or unblocked a domain
 }
 
 // Options are what a caller may inject beyond the config: tests set the
@@ -94,6 +98,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Node, error) {
 		Deliverer: &outbox.Deliverer{
 			Outbox: ob, Client: client, Log: log,
 			Workers: cfg.Delivery.Workers, PerHost: cfg.Delivery.PerHost, GiveUpAfter: cfg.Delivery.GiveUpAfter.Duration,
+			Poll:    cfg.Delivery.Poll.Duration,
 			Blocked: blocks.blocked,
 		},
 		blocks: blocks,
@@ -155,13 +160,20 @@ func (n *Node) Handler() http.Handler { return n.handler }
 // Close closes the database.
 func (n *Node) Close() error {
 	n.Client.CloseIdleConnections()
+	if !n.serving.Load() && (n.DB.QueuedDeliveries() || n.blocksChanged.Load()) {
+		// A command: tell a serve running on this database to look now.
+		wakeServe(n.DB.Path(), n.Log)
+	}
 	return n.DB.Close()
 }
 
 // StartWorkers runs the inbox and delivery workers until ctx ends; the
-// returned function waits for them to stop.
+// returned function waits for them to stop. It also listens on the wake
+// socket, through which commands run meanwhile say they queued work.
 func (n *Node) StartWorkers(ctx context.Context) (wait func()) {
+	n.serving.Store(true)
 	var wg sync.WaitGroup
+	n.listenWake(ctx, &wg)
 	wg.Add(4)
 	go func() { defer wg.Done(); n.blocks.watch(ctx, n.Log.Error) }()
 	go func() { defer wg.Done(); n.Inbox.Run(ctx) }()

@@ -27,7 +27,8 @@ type Deliverer struct {
 	PerHost     int           // concurrent deliveries to one host
 	GiveUpAfter time.Duration // how long a failing delivery is retried
 	// Poll is how often the queue is read when nothing signalled: it picks
-	// up deliveries queued by another process (the CLI) while serve runs.
+	// up retries that came due, and deliveries queued by another process
+	// that could not Wake this one. 1 s if zero.
 	Poll time.Duration
 	// Rand returns a number in [0, 1) for jitter; tests fix it.
 	Rand func() float64
@@ -36,6 +37,8 @@ type Deliverer struct {
 	// It gets federation.Host(inbox).
 	Blocked func(host string) bool
 
+	wakeOnce   sync.Once
+	wake       chan struct{}
 	mu         sync.Mutex
 	busy       map[int64]bool
 	perHost    map[string]int
@@ -56,10 +59,9 @@ func (d *Deliverer) Run(ctx context.Context) {
 		d.GiveUpAfter = 72 * time.Hour
 	}
 	if d.Poll <= 0 {
-		// The poll is one indexed query; at 100 ms a tender published from
-		// the CLI starts out within a tenth of a second (500 ms took half
-		// the fan-out budget of issue 5).
-		d.Poll = 100 * time.Millisecond
+		// Commands that queue deliveries wake Run (Wake); the poll finds
+		// retries that came due, and is the fallback without a wake.
+		d.Poll = time.Second
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Float64
@@ -77,11 +79,26 @@ func (d *Deliverer) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		case <-d.Outbox.DB.DeliveriesQueued():
+		case <-d.wakeCh():
 		case <-done:
 		}
 		d.dispatch(ctx, sem, done)
 		timer.Reset(d.Poll)
 	}
+}
+
+// Wake makes Run read the queue now rather than at its next poll: another
+// process (a command run while serve runs) queued deliveries.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wakeCh() <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Deliverer) wakeCh() chan struct{} {
+	d.wakeOnce.Do(func() { d.wake = make(chan struct{}, 1) })
+	return d.wake
 }
 
 // dispatch starts sends for due deliveries while workers and hosts allow.

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coopnet/coopnet/tender"
@@ -35,6 +36,7 @@ type DB struct {
 	durable *txBatcher // withTx
 	small   *txBatcher // relaxed: delivery outcomes, processed marks
 	notify  chan struct{}
+	queued  atomic.Bool // deliveries were queued by this process
 	// syncLevel is the synchronous setting last given to the writer
 	// connection; only read and written while holding it (writeTx).
 	syncLevel string
@@ -105,7 +107,12 @@ func (db *DB) Path() string { return db.path }
 // queues deliveries, so that workers need not wait for their next poll.
 func (db *DB) DeliveriesQueued() <-chan struct{} { return db.notify }
 
+// QueuedDeliveries reports whether this process queued any delivery since
+// the database was opened: a command that did must wake serve.
+func (db *DB) QueuedDeliveries() bool { return db.queued.Load() }
+
 func (db *DB) signalDeliveries() {
+	db.queued.Store(true)
 	select {
 	case db.notify <- struct{}{}:
 	default:

@@ -73,6 +73,10 @@ path = %q
 allow_private_addresses = true
 allow_insecure_http = true
 fetch_timeout = "5s"
+# Tests poll the queue more often than production, so flows with retries
+# finish quickly; the retry policy itself is the production one.
+[delivery]
+poll = "50ms"
 [log]
 level = "debug"
 `, srv.Listener.Addr().String(), srv.URL, n.DBPath)
@@ -113,9 +117,6 @@ func (n *Node) startNode(workers bool) {
 	if err != nil {
 		n.t.Fatalf("testrig: start node: %v", err)
 	}
-	// Tests poll the queue more often than production, so flows finish
-	// quickly; the retry policy itself is the production one.
-	nd.Deliverer.Poll = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := func() {}
 	if workers {
