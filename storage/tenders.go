@@ -242,22 +242,32 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 	case q.Network:
 		where = append(where, "t.actor_id IS NULL AND EXISTS (SELECT 1 FROM follows f WHERE f.remote = t.owner AND f.direction = 'out' AND f.state = 'accepted')")
 	}
-	// The first tag filter drives the query through its date index; the
-	// others are checked per row.
+	// The first tag filter drives the query through its date index, newest
+	// first, and stops after a page. Each further tag is a join on the tag
+	// table's primary key (kind, value, tender), placed before the tender's
+	// row is read: the rows of one tag value sit together there, so the
+	// lookups stay in a few cached pages, and a tender that fails them
+	// never has its document read. Left to itself SQLite 3.54 turns such a
+	// filter into a semi-join after the tenders table, through the index
+	// on tender alone: 5 ms instead of 1 for category+region over 100,000
+	// tenders (BenchmarkTenderList).
 	from := `SELECT ` + tenderCols + ` FROM tenders t`
 	order := " ORDER BY t.published DESC, t.iri"
 	var driven bool
+	var joins, joinWhere []string
+	var joinArgs []any
 	tag := func(kind, v string) {
 		if !driven {
 			driven = true
-			from = `SELECT ` + tenderCols + ` FROM tender_tags g JOIN tenders t ON t.iri = g.tender`
-			where = append([]string{"g.kind = ? AND g.value = ?"}, where...)
-			args = append([]any{kind, v}, args...)
-			order = " ORDER BY g.published DESC, g.tender"
+			joinWhere = append(joinWhere, "g.kind = ? AND g.value = ?")
+			joinArgs = append(joinArgs, kind, v)
+			order = " ORDER BY g.published DESC, g.tender DESC"
 			return
 		}
-		where = append(where, "EXISTS (SELECT 1 FROM tender_tags x WHERE x.kind = ? AND x.value = ? AND x.tender = t.iri)")
-		args = append(args, kind, v)
+		x := fmt.Sprintf("x%d", len(joins))
+		joins = append(joins, " CROSS JOIN tender_tags "+x+" INDEXED BY sqlite_autoindex_tender_tags_1")
+		joinWhere = append(joinWhere, x+".kind = ? AND "+x+".value = ? AND "+x+".tender = g.tender")
+		joinArgs = append(joinArgs, kind, v)
 	}
 	if c := q.Filter.Category; c != "" {
 		tag("category", strings.ToLower(tender.NormalizeCategory(c)))
@@ -275,6 +285,11 @@ func (db *DB) Tenders(ctx context.Context, q TenderQuery) ([]*TenderRecord, erro
 		}
 		where = append(where, cond)
 		args = append(args, ms(q.Now))
+	}
+	if driven {
+		from = `SELECT ` + tenderCols + ` FROM tender_tags g` + strings.Join(joins, "") + ` CROSS JOIN tenders t`
+		where = append(append(joinWhere, "t.iri = g.tender"), where...)
+		args = append(joinArgs, args...)
 	}
 	query := from
 	if len(where) > 0 {
