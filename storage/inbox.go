@@ -138,7 +138,7 @@ func (g *groupCommitter) run() {
 
 func (g *groupCommitter) commit(batch []*inboxReq) error {
 	ctx := context.Background()
-	return g.db.writeTx(ctx, true, func(tx *sql.Tx) error {
+	return g.db.writeTxAt(ctx, true, true, func(tx *sql.Tx) error {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO inbox (activity, actor, type, recipient, body, received) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (activity) DO NOTHING`)
 		if err != nil {
 			return wrapErr(err)
