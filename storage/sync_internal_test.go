@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -50,54 +52,107 @@ func TestDurableWritesStayFull(t *testing.T) {
 	}
 }
 
-// TestWriteGateLetsInboxCommitsFirst: while an inbox group commit waits
-// for the writer, a background write does not get it, even when it has
-// waited longer; it gets it once no group commit waits.
-func TestWriteGateLetsInboxCommitsFirst(t *testing.T) {
-	g := newWriteGate()
-	g.lock(false) // a background transaction holds the writer
-	got := make(chan struct{})
-	go func() {
-		g.lock(false) // another background write waits
-		close(got)
-		g.unlock()
-	}()
-	g.mu.Lock()
-	g.waitingHigh++ // a group commit is waiting
-	g.mu.Unlock()
-	g.unlock()
-	select {
-	case <-got:
-		t.Fatal("a background write took the writer while a group commit waited")
-	case <-time.After(50 * time.Millisecond):
+// TestWriteGateOrder: a waiting group commit goes before a waiting
+// background write, unless that write has already let highStreakMax group
+// commits pass.
+func TestWriteGateOrder(t *testing.T) {
+	cases := []struct {
+		name                string
+		streak              int
+		waitHigh, waitLow   int
+		wantFirst, wantNext string
+	}{
+		{"a group commit first", 0, 1, 1, "high", "low"},
+		{"still first after a few", highStreakMax - 1, 1, 1, "high", "low"},
+		{"a background write after its limit", highStreakMax, 1, 1, "low", "high"},
+		{"no group commit waits", 0, 0, 1, "low", ""},
+		{"no background write waits", highStreakMax, 1, 0, "high", ""},
 	}
-	g.mu.Lock()
-	g.waitingHigh--
-	g.mu.Unlock()
-	g.cond.Broadcast()
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the background write never got the writer")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := newWriteGate()
+			g.lock(true)
+			g.mu.Lock()
+			g.highStreak = c.streak
+			g.mu.Unlock()
+			order := make(chan string, 4)
+			start := func(high bool, name string) {
+				go func() {
+					g.lock(high)
+					order <- name
+					g.unlock()
+				}()
+			}
+			for range c.waitHigh {
+				start(true, "high")
+			}
+			for range c.waitLow {
+				start(false, "low")
+			}
+			waitFor(t, func() bool { return g.waitingHigh == c.waitHigh && g.waitingLow == c.waitLow }, &g.mu)
+			g.unlock()
+			if got := <-order; got != c.wantFirst {
+				t.Errorf("first %s, want %s", got, c.wantFirst)
+			}
+			if c.wantNext != "" {
+				if got := <-order; got != c.wantNext {
+					t.Errorf("then %s, want %s", got, c.wantNext)
+				}
+			}
+		})
 	}
+}
 
-	// And the group commit itself goes ahead of a waiting background write.
-	g.lock(false)
-	order := make(chan string, 2)
-	go func() { g.lock(false); order <- "background"; g.unlock() }()
-	go func() { g.lock(true); order <- "inbox"; g.unlock() }()
+// TestWriteGateNeverStarvesBackground: group commits back to back, with
+// more always waiting, still let background writes through.
+func TestWriteGateNeverStarvesBackground(t *testing.T) {
+	g := newWriteGate()
+	stop := make(chan struct{})
+	var commits atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 { // more group commits always waiting
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				g.lock(true)
+				commits.Add(1)
+				time.Sleep(100 * time.Microsecond)
+				g.unlock()
+			}
+		})
+	}
+	for range 20 {
+		got := make(chan struct{})
+		go func() { g.lock(false); g.unlock(); close(got) }()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			close(stop) // the writers may be stuck for good: do not wait for them
+			t.Fatalf("a background write never got the writer (%d group commits meanwhile)", commits.Load())
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// waitFor polls cond under mu until it holds.
+func waitFor(t *testing.T, cond func() bool, mu *sync.Mutex) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		g.mu.Lock()
-		w := g.waitingHigh
-		g.mu.Unlock()
-		if w == 1 {
-			break
+		mu.Lock()
+		ok := cond()
+		mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("waiters never arrived")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	g.unlock()
-	if first := <-order; first != "inbox" {
-		t.Errorf("%s went first; want the inbox commit", first)
-	}
-	<-order
 }
