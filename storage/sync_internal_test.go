@@ -91,11 +91,20 @@ func TestWriteGateOrder(t *testing.T) {
 			}
 			waitFor(t, func() bool { return g.waitingHigh == c.waitHigh && g.waitingLow == c.waitLow }, &g.mu)
 			g.unlock()
-			if got := <-order; got != c.wantFirst {
+			next := func() string {
+				select {
+				case got := <-order:
+					return got
+				case <-time.After(5 * time.Second):
+					t.Fatal("no waiter got the writer: the gate is stuck")
+					return ""
+				}
+			}
+			if got := next(); got != c.wantFirst {
 				t.Errorf("first %s, want %s", got, c.wantFirst)
 			}
 			if c.wantNext != "" {
-				if got := <-order; got != c.wantNext {
+				if got := next(); got != c.wantNext {
 					t.Errorf("then %s, want %s", got, c.wantNext)
 				}
 			}
