@@ -59,8 +59,9 @@ func (in *Inbox) ProcessPending(ctx context.Context, limit int) (int, error) {
 		return 0, err
 	}
 	byShard := make([][]*storage.InboxItem, shards)
+	h := fnv.New32a()
 	for _, it := range items {
-		h := fnv.New32a()
+		h.Reset()
 		_, _ = h.Write([]byte(it.Actor))
 		k := h.Sum32() % shards
 		byShard[k] = append(byShard[k], it)
@@ -110,10 +111,7 @@ func (in *Inbox) ProcessPending(ctx context.Context, limit int) (int, error) {
 			}
 		}
 	}
-	if firstErr != nil {
-		return len(done), firstErr
-	}
-	return len(done), nil
+	return len(done), firstErr
 }
 
 func (in *Inbox) apply(ctx context.Context, it *storage.InboxItem) error {

@@ -196,7 +196,6 @@ func (d *Deliverer) send(ctx context.Context, dl *storage.Delivery, posted func(
 		d.record(ctx, dl, 0, err)
 		return
 	}
-	dl.Body = p.body
 	status, err := d.Client.Post(ctx, dl.Inbox, p.body, *p.signer)
 	if ctx.Err() != nil {
 		// Shutting down: the row stays pending and is sent after restart.

@@ -98,7 +98,6 @@ type Delivery struct {
 	LastError  string
 	Created    time.Time
 	Updated    time.Time
-	Body       []byte // filled by the deliverer from ActivityBody
 }
 
 // DueDeliveries returns up to limit pending deliveries whose time has come,

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,10 +54,7 @@ func runFanout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// before `coopnet tender publish` existed.
 	fs.IntVar(&f.pid, "pid", 0, "the node's process id: report the CPU seconds it spent on the broadcast (Linux /proc)")
 	fs.StringVar(&f.publish, "publish", "tender", "what to broadcast: tender (coopnet tender publish; the fake followers are coopnet peers, so they get the Offer) or update (coopnet actor update)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if f.followers < f.hosts {
@@ -266,10 +262,7 @@ func runSign(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("coopnet-load sign", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	n := fs.Int("n", 1000, "signatures")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	d := signBound(*n)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,10 +58,7 @@ func runInbox(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.pid, "pid", 0, "the node's process id: report the CPU seconds it spent (Linux /proc)")
 	fs.StringVar(&f.mix, "mix", "note=50,offer=30,follow=20", "percentages of Create{Note} replies, Offer{Tender} and Follow")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "per-request timeout")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	mix, err := parseMix(f.mix)
